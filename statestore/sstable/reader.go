@@ -1,0 +1,278 @@
+package sstable
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/sluicedata/sluice/statestore/sstable/base"
+)
+
+// Readable is a random-access source of table bytes: a local file, a byte
+// slice, or a remote object read with ranged GETs (possibly through a disk
+// cache).
+//
+// ReadAt fills p entirely from offset off or returns an error; a short read
+// is an error. ReadAt may be called concurrently from several goroutines.
+// Size returns the object's length and does not change.
+type Readable interface {
+	ReadAt(ctx context.Context, p []byte, off int64) error
+	Size() int64
+}
+
+// BlockCache caches decoded (checksum-verified, decompressed) blocks keyed by
+// (file id, block offset). Implementations must be safe for concurrent use.
+// Cached slices are shared and must never be modified by anyone; Set hands
+// ownership of block to the cache.
+type BlockCache interface {
+	Get(fileID, offset uint64) ([]byte, bool)
+	Set(fileID, offset uint64, block []byte)
+}
+
+// ReaderOptions configure a Reader.
+type ReaderOptions struct {
+	// Name identifies the object in errors. Default "<unnamed>".
+	Name string
+	// FileID is the cache key of this table; it must be unique among the
+	// tables sharing Cache. Required when Cache is set.
+	FileID uint64
+	// Cache, if set, holds decoded data blocks across reads.
+	Cache BlockCache
+}
+
+// Reader reads a table. Open loads the footer, index, filter, range
+// deletions and properties; data blocks are read on demand. A Reader is
+// immutable after Open and safe for concurrent use. It holds no resources of
+// its own: there is nothing to close.
+type Reader struct {
+	src       Readable
+	opts      ReaderOptions
+	size      int64
+	dataEnd   uint64 // offset of the filter block: data blocks lie below it
+	footer    footer
+	index     []byte
+	filter    []byte
+	rangeDels []base.RangeDel
+	frags     base.Fragments
+	props     *Properties
+}
+
+// Open reads the table's metadata with two reads: the footer, then the
+// contiguous metadata region (filter, range deletions, properties, index).
+func Open(ctx context.Context, src Readable, opts ReaderOptions) (*Reader, error) {
+	if opts.Name == "" {
+		opts.Name = "<unnamed>"
+	}
+	r := &Reader{src: src, opts: opts, size: src.Size()}
+	if r.size < footerLen {
+		return nil, r.corrupt(0, "object of %d bytes is shorter than the %d-byte footer", r.size, footerLen)
+	}
+	fb := make([]byte, footerLen)
+	foff := r.size - footerLen
+	if err := src.ReadAt(ctx, fb, foff); err != nil {
+		return nil, fmt.Errorf("sstable: read footer of %s: %w", opts.Name, err)
+	}
+	f, err := decodeFooter(fb, opts.Name, foff)
+	if err != nil {
+		return nil, err
+	}
+	r.footer = f
+	// The metadata blocks are written in this order, back to back, right
+	// before the footer.
+	metaStart := f.filter.Offset
+	if metaStart > uint64(foff) {
+		return nil, r.corrupt(foff, "filter handle offset %d beyond footer", metaStart)
+	}
+	hs := []blockHandle{f.filter, f.rangeDel, f.props, f.index}
+	next := metaStart
+	for i, h := range hs {
+		if h.Offset != next || h.Length > uint64(foff) {
+			return nil, r.corrupt(foff+int64(16*i), "footer handle %d (%d,%d) out of place", i, h.Offset, h.Length)
+		}
+		next = h.Offset + h.Length + blockTrailerLen
+	}
+	if next != uint64(foff) {
+		return nil, r.corrupt(foff, "metadata ends at %d, footer at %d", next, foff)
+	}
+	r.dataEnd = metaStart
+	meta := make([]byte, uint64(foff)-metaStart)
+	if err := src.ReadAt(ctx, meta, int64(metaStart)); err != nil {
+		return nil, fmt.Errorf("sstable: read metadata of %s: %w", opts.Name, err)
+	}
+	sub := func(h blockHandle) ([]byte, error) {
+		s := h.Offset - metaStart
+		return r.decodeBlock(meta[s:s+h.Length+blockTrailerLen], h)
+	}
+	if r.filter, err = sub(f.filter); err != nil {
+		return nil, err
+	}
+	propsRaw, err := sub(f.props)
+	if err != nil {
+		return nil, err
+	}
+	if r.props, err = decodeProperties(propsRaw); err != nil {
+		return nil, r.corrupt(int64(f.props.Offset), "properties: %v", err)
+	}
+	if r.index, err = sub(f.index); err != nil {
+		return nil, err
+	}
+	var bi blockIter
+	if err := bi.init(r.index, opts.Name, int64(f.index.Offset)); err != nil {
+		return nil, err
+	}
+	rd, err := sub(f.rangeDel)
+	if err != nil {
+		return nil, err
+	}
+	if err := bi.init(rd, opts.Name, int64(f.rangeDel.Offset)); err != nil {
+		return nil, err
+	}
+	for ok := bi.first(); ok; ok = bi.next() {
+		if bi.ikey.Kind() != base.KindRangeDelete || bytes.Compare(bi.ikey.UserKey, bi.val) >= 0 {
+			return nil, r.corrupt(int64(f.rangeDel.Offset), "bad range deletion %s", bi.ikey)
+		}
+		r.rangeDels = append(r.rangeDels, base.RangeDel{
+			Start: bytes.Clone(bi.ikey.UserKey), End: bytes.Clone(bi.val), SeqNum: bi.ikey.SeqNum(),
+		})
+	}
+	if bi.err != nil {
+		return nil, bi.err
+	}
+	r.frags = base.Fragmentize(r.rangeDels)
+	return r, nil
+}
+
+func (r *Reader) corrupt(off int64, format string, args ...any) error {
+	return &CorruptionError{Object: r.opts.Name, Offset: off, Reason: fmt.Sprintf(format, args...)}
+}
+
+// decodeBlock verifies the checksum of b (payload plus trailer) and
+// decompresses it.
+func (r *Reader) decodeBlock(b []byte, h blockHandle) ([]byte, error) {
+	n := int(h.Length)
+	if len(b) != n+blockTrailerLen {
+		return nil, r.corrupt(int64(h.Offset), "block of %d bytes, want %d", len(b), n+blockTrailerLen)
+	}
+	stored := binary.LittleEndian.Uint64(b[n+1:])
+	if sum := xxhash.Sum64(b[:n+1]); sum != stored {
+		return nil, r.corrupt(int64(h.Offset), "block checksum %#x, stored %#x", sum, stored)
+	}
+	c := Compression(b[n])
+	out, err := decompress(c, b[:n])
+	if err != nil {
+		return nil, r.corrupt(int64(h.Offset), "decompress %s block: %v", c, err)
+	}
+	return out, nil
+}
+
+// readDataBlock returns the decoded data block at h, through the cache.
+func (r *Reader) readDataBlock(ctx context.Context, h blockHandle) ([]byte, error) {
+	if h.Offset > r.dataEnd || h.Length > r.dataEnd-h.Offset || r.dataEnd-h.Offset-h.Length < blockTrailerLen {
+		return nil, r.corrupt(int64(h.Offset), "data block handle (%d,%d) beyond data end %d", h.Offset, h.Length, r.dataEnd)
+	}
+	if r.opts.Cache != nil {
+		if b, ok := r.opts.Cache.Get(r.opts.FileID, h.Offset); ok {
+			return b, nil
+		}
+	}
+	buf := make([]byte, h.Length+blockTrailerLen)
+	if err := r.src.ReadAt(ctx, buf, int64(h.Offset)); err != nil {
+		return nil, fmt.Errorf("sstable: read block of %s at offset %d: %w", r.opts.Name, h.Offset, err)
+	}
+	b, err := r.decodeBlock(buf, h)
+	if err != nil {
+		return nil, err
+	}
+	if r.opts.Cache != nil {
+		r.opts.Cache.Set(r.opts.FileID, h.Offset, b)
+	}
+	return b, nil
+}
+
+// Properties returns the table properties. The result must not be modified.
+func (r *Reader) Properties() *Properties { return r.props }
+
+// Size returns the object size.
+func (r *Reader) Size() int64 { return r.size }
+
+// RangeDels returns the table's range deletions sorted by start key, then
+// seqnum descending. The result must not be modified.
+func (r *Reader) RangeDels() []base.RangeDel { return r.rangeDels }
+
+// RangeDelFragments returns the range deletions as non-overlapping
+// fragments. The result must not be modified.
+func (r *Reader) RangeDelFragments() base.Fragments { return r.frags }
+
+// MayContain consults the Bloom filter: false means the table has no point
+// entry for ukey (a range deletion may still cover it).
+func (r *Reader) MayContain(ukey []byte) bool { return bloomMayContain(r.filter, ukey) }
+
+// Get returns the newest entry for ukey. See GetAt.
+func (r *Reader) Get(ctx context.Context, ukey []byte) (base.Entry, bool, error) {
+	return r.GetAt(ctx, ukey, base.SeqNumMax)
+}
+
+// GetAt returns the newest entry for ukey with a sequence number <= readSeq,
+// honoring this table's range deletions: if a visible range deletion covering
+// ukey is newer than the newest point entry, the result has kind
+// KindRangeDelete. ok is false when the table says nothing about ukey. The
+// entry's Value aliases an immutable block; do not modify it.
+func (r *Reader) GetAt(ctx context.Context, ukey []byte, readSeq uint64) (base.Entry, bool, error) {
+	rdSeq, rdOK := r.frags.MaxCovering(ukey, readSeq)
+	var e base.Entry
+	found := false
+	if r.MayContain(ukey) {
+		var err error
+		e, found, err = r.getPoint(ctx, ukey, readSeq)
+		if err != nil {
+			return base.Entry{}, false, err
+		}
+	}
+	if rdOK && (!found || rdSeq > e.SeqNum) {
+		return base.Entry{Kind: base.KindRangeDelete, SeqNum: rdSeq}, true, nil
+	}
+	return e, found, nil
+}
+
+func (r *Reader) getPoint(ctx context.Context, ukey []byte, readSeq uint64) (base.Entry, bool, error) {
+	target := base.MakeInternalKey(ukey, readSeq, base.KindMax)
+	var idx, data blockIter
+	if err := idx.init(r.index, r.opts.Name, int64(r.footer.index.Offset)); err != nil {
+		return base.Entry{}, false, err
+	}
+	for ok := idx.seekGE(target); ok; ok = idx.next() {
+		h, hok := decodeVarintHandle(idx.val)
+		if !hok {
+			return base.Entry{}, false, r.corrupt(int64(r.footer.index.Offset), "bad block handle in index")
+		}
+		b, err := r.readDataBlock(ctx, h)
+		if err != nil {
+			return base.Entry{}, false, err
+		}
+		if err := data.init(b, r.opts.Name, int64(h.Offset)); err != nil {
+			return base.Entry{}, false, err
+		}
+		if data.seekGE(target) {
+			if !bytes.Equal(data.ikey.UserKey, ukey) {
+				return base.Entry{}, false, nil
+			}
+			k := data.ikey.Kind()
+			v, exp, vok := base.DecodeValue(k, data.val)
+			if !vok || !k.Valid() || k == base.KindRangeDelete {
+				return base.Entry{}, false, r.corrupt(int64(h.Offset), "bad entry %s", data.ikey)
+			}
+			return base.Entry{Kind: k, SeqNum: data.ikey.SeqNum(), Value: v, Expiry: exp}, true, nil
+		}
+		if data.err != nil {
+			return base.Entry{}, false, data.err
+		}
+		// The block ended before target: continue with the next block.
+	}
+	return base.Entry{}, false, idx.err
+}
+
+// errIterClosed is returned by an iterator used after Close.
+var errIterClosed = errors.New("sstable: iterator is closed")
