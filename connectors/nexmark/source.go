@@ -338,4 +338,3 @@ func (r *reader) Close() error {
 	}
 	return nil
 }
-
