@@ -86,7 +86,10 @@ func genModel(rng *rand.Rand, n int) *model {
 			e.key = base.MakeInternalKey(uk, seq, base.KindDelete)
 		case r < 5:
 			e.key = base.MakeInternalKey(uk, seq, base.KindSetWithExpiry)
-			e.expiry = base.Expiry(1 + rng.Int64N(1<<40))
+			e.expiry = base.Expiry(rng.Int64N(1<<62) - 1<<61)
+			if e.expiry == 0 {
+				e.expiry = 1
+			}
 			e.value = []byte(fmt.Sprintf("v%d-%s", seq, bytes.Repeat([]byte{'x'}, rng.IntN(40))))
 		default:
 			e.key = base.MakeInternalKey(uk, seq, base.KindSet)

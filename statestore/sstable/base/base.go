@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -135,8 +134,9 @@ func KeyGroup(ukey []byte) (kg uint16, ok bool) {
 	return binary.BigEndian.Uint16(ukey), true
 }
 
-// Expiry is an absolute expiry time in Unix milliseconds. Zero means the
-// entry never expires.
+// Expiry is an absolute expiry time in Unix nanoseconds, the same
+// representation as statestore's expiries. Zero means the entry never
+// expires; any other value (negative included) is an expiry.
 type Expiry int64
 
 // NoExpiry marks an entry that never expires.
@@ -147,13 +147,11 @@ func ExpiryFromTime(t time.Time) Expiry {
 	if t.IsZero() {
 		return NoExpiry
 	}
-	ms := t.UnixMilli()
-	if ms <= 0 {
-		// Expiry must be positive to be distinguishable from NoExpiry; a time at
-		// or before the epoch has expired already.
-		return 1
+	n := t.UnixNano()
+	if n == 0 {
+		return 1 // the epoch itself must stay distinguishable from NoExpiry
 	}
-	return Expiry(ms)
+	return Expiry(n)
 }
 
 // Time returns the expiry as a time; the zero time for NoExpiry.
@@ -161,22 +159,19 @@ func (e Expiry) Time() time.Time {
 	if e == NoExpiry {
 		return time.Time{}
 	}
-	return time.UnixMilli(int64(e))
+	return time.Unix(0, int64(e))
 }
 
 // Expired reports whether the entry has expired at now.
 func (e Expiry) Expired(now time.Time) bool {
-	return e != NoExpiry && now.UnixMilli() >= int64(e)
+	return e != NoExpiry && now.UnixNano() >= int64(e)
 }
 
 // NormalizeKind maps the caller-facing (kind, expiry) pair to the stored
 // kind: a KindSet with an expiry becomes KindSetWithExpiry. It rejects an
-// expiry on a kind that carries no value, a negative expiry, and a
+// expiry on a kind that carries no value, an unknown kind, and a
 // KindSetWithExpiry without one.
 func NormalizeKind(kind Kind, expiry Expiry) (Kind, error) {
-	if expiry < 0 {
-		return 0, fmt.Errorf("expiry %d is negative", expiry)
-	}
 	switch kind {
 	case KindSet:
 		if expiry != NoExpiry {
@@ -221,7 +216,7 @@ func DecodeValue(kind Kind, stored []byte) (value []byte, expiry Expiry, ok bool
 		return stored, NoExpiry, true
 	}
 	e, n := binary.Uvarint(stored)
-	if n <= 0 || e == 0 || e > math.MaxInt64 {
+	if n <= 0 || e == 0 {
 		return nil, 0, false
 	}
 	return stored[n:], Expiry(e), true

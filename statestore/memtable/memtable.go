@@ -1,0 +1,249 @@
+package memtable
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicedata/sluice/statestore/sstable"
+	"github.com/sluicedata/sluice/statestore/sstable/base"
+)
+
+var (
+	// ErrArenaFull is returned by Add when the entry does not fit. The
+	// memtable is unchanged; the caller freezes it and starts a new one.
+	ErrArenaFull = errors.New("memtable: arena full")
+	// ErrFrozen is returned by Add after Freeze.
+	ErrFrozen = errors.New("memtable: frozen")
+	// ErrDuplicate is returned by Add for an internal key (user key, seqnum,
+	// kind) that is already present.
+	ErrDuplicate = errors.New("memtable: duplicate internal key")
+)
+
+// MaxCapacity is the largest arena (node offsets are 32-bit).
+const MaxCapacity = 1<<32 - 1<<10
+
+// Options configure a Memtable.
+type Options struct {
+	// Capacity is the arena size in bytes: keys, values and skiplist nodes
+	// all count against it. Default 64 MiB; at most MaxCapacity.
+	Capacity int64
+	// Seed seeds the node-height generator. Default 1; tests may vary it.
+	Seed uint64
+}
+
+// EnsureDefaults fills zero fields.
+func (o *Options) EnsureDefaults() {
+	if o.Capacity == 0 {
+		o.Capacity = 64 << 20
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+}
+
+// Validate reports bad fields.
+func (o *Options) Validate() error {
+	if o.Capacity < 1<<10 || o.Capacity > MaxCapacity {
+		return fmt.Errorf("memtable: Options.Capacity %d: must be in [1 KiB, %d]", o.Capacity, int64(MaxCapacity))
+	}
+	return nil
+}
+
+// Memtable is an arena-backed skiplist of internal keys plus a second
+// skiplist, in the same arena, of range deletions. See the package doc for
+// the concurrency contract.
+type Memtable struct {
+	arena     *arena
+	points    *skiplist
+	rangeDels *skiplist
+
+	mu struct {
+		sync.Mutex // serializes writers
+		rng        *rand.Rand
+	}
+	frozen       atomic.Bool
+	numEntries   atomic.Int64
+	numRangeDels atomic.Int64
+}
+
+// New returns an empty memtable.
+func New(opts Options) (*Memtable, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Memtable{arena: newArena(uint32(opts.Capacity))}
+	var ok1, ok2 bool
+	m.points, ok1 = newSkiplist(m.arena)
+	m.rangeDels, ok2 = newSkiplist(m.arena)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("memtable: Options.Capacity %d: too small for the skiplist heads", opts.Capacity)
+	}
+	m.mu.rng = rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+	return m, nil
+}
+
+func (m *Memtable) randomHeightLocked() int {
+	h := 1
+	for h < maxHeight && m.mu.rng.Uint32()%pBranch == 0 {
+		h++
+	}
+	return h
+}
+
+// Add inserts an entry. kind is KindSet (expiry may be set; the entry is
+// stored as KindSetWithExpiry then), KindSetWithExpiry, KindDelete, or
+// KindRangeDelete (value is the exclusive end key). User keys must be at
+// least two bytes (the key group). The key and value are copied. Add is
+// safe for concurrent use; concurrent writers are serialized.
+func (m *Memtable) Add(ukey []byte, seq uint64, kind base.Kind, value []byte, expiry base.Expiry) error {
+	k, err := base.NormalizeKind(kind, expiry)
+	if err != nil {
+		return fmt.Errorf("memtable: key %q: %w", ukey, err)
+	}
+	if len(ukey) < base.KeyGroupLen {
+		return fmt.Errorf("memtable: key %q: user key shorter than the 2-byte key group", ukey)
+	}
+	if seq > base.SeqNumMax {
+		return fmt.Errorf("memtable: key %q: seqnum %d exceeds 56 bits", ukey, seq)
+	}
+	list := m.points
+	if k == base.KindRangeDelete {
+		if len(value) < base.KeyGroupLen || bytes.Compare(ukey, value) >= 0 {
+			return fmt.Errorf("memtable: range deletion [%q, %q): end must be a key above start", ukey, value)
+		}
+		list = m.rangeDels
+	}
+	ik := base.MakeInternalKey(ukey, seq, k)
+	vlen := base.ValueSize(k, expiry, value)
+	if uint64(vlen)+uint64(len(ukey)) > MaxCapacity {
+		return ErrArenaFull
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.frozen.Load() {
+		return ErrFrozen
+	}
+	switch list.insert(ik, vlen, m.randomHeightLocked(), func(dst []byte) {
+		base.AppendValue(dst[:0], k, expiry, value)
+	}) {
+	case duplicate:
+		return fmt.Errorf("%w: %s", ErrDuplicate, ik)
+	case full:
+		return ErrArenaFull
+	}
+	if k == base.KindRangeDelete {
+		m.numRangeDels.Add(1)
+	} else {
+		m.numEntries.Add(1)
+	}
+	return nil
+}
+
+// Set adds a value; expiry may be base.NoExpiry.
+func (m *Memtable) Set(ukey []byte, seq uint64, value []byte, expiry base.Expiry) error {
+	return m.Add(ukey, seq, base.KindSet, value, expiry)
+}
+
+// Delete adds a point tombstone.
+func (m *Memtable) Delete(ukey []byte, seq uint64) error {
+	return m.Add(ukey, seq, base.KindDelete, nil, base.NoExpiry)
+}
+
+// DeleteRange deletes user keys in [start, end) older than seq.
+func (m *Memtable) DeleteRange(start, end []byte, seq uint64) error {
+	return m.Add(start, seq, base.KindRangeDelete, end, base.NoExpiry)
+}
+
+// Freeze makes the memtable immutable: later Adds fail with ErrFrozen.
+// Readers and iterators are unaffected. Freeze waits for an Add in progress.
+func (m *Memtable) Freeze() {
+	m.mu.Lock()
+	m.frozen.Store(true)
+	m.mu.Unlock()
+}
+
+// Frozen reports whether Freeze was called.
+func (m *Memtable) Frozen() bool { return m.frozen.Load() }
+
+// Size returns the arena bytes in use.
+func (m *Memtable) Size() int64 { return int64(m.arena.n.Load()) }
+
+// Capacity returns the arena size.
+func (m *Memtable) Capacity() int64 { return int64(len(m.arena.buf)) }
+
+// Len returns the number of point entries.
+func (m *Memtable) Len() int64 { return m.numEntries.Load() }
+
+// NumRangeDels returns the number of range deletions.
+func (m *Memtable) NumRangeDels() int64 { return m.numRangeDels.Load() }
+
+// Empty reports whether nothing was added.
+func (m *Memtable) Empty() bool { return m.Len() == 0 && m.NumRangeDels() == 0 }
+
+// Get returns the newest entry for ukey with seqnum <= readSeq, honoring
+// range deletions (a newer covering range deletion yields an entry of kind
+// KindRangeDelete). ok is false when the memtable says nothing about ukey.
+// The Value aliases the arena: it is immutable and lives as long as the
+// memtable. Range deletions are checked by a scan of those that start at or
+// before ukey, which is cheap while they are few, as in stream state.
+func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
+	if n := m.points.seekGE(base.MakeInternalKey(ukey, readSeq, base.KindMax)); n != 0 {
+		k := m.arena.key(n)
+		if bytes.Equal(k.UserKey, ukey) {
+			v, exp, _ := base.DecodeValue(k.Kind(), m.arena.value(n))
+			e, ok = base.Entry{Kind: k.Kind(), SeqNum: k.SeqNum(), Value: v, Expiry: exp}, true
+		}
+	}
+	if m.numRangeDels.Load() == 0 {
+		return e, ok
+	}
+	var best uint64
+	found := false
+	for n := m.rangeDels.first(); n != 0; n = m.arena.next(n, 0) {
+		k := m.arena.key(n)
+		if bytes.Compare(k.UserKey, ukey) > 0 {
+			break
+		}
+		if s := k.SeqNum(); s <= readSeq && (!found || s > best) && bytes.Compare(ukey, m.arena.value(n)) < 0 {
+			best, found = s, true
+		}
+	}
+	if found && (!ok || best > e.SeqNum) {
+		return base.Entry{Kind: base.KindRangeDelete, SeqNum: best}, true
+	}
+	return e, ok
+}
+
+// RangeDels returns the range deletions present now, sorted by start key
+// then seqnum descending. The keys alias the arena and are immutable.
+func (m *Memtable) RangeDels() []base.RangeDel {
+	var out []base.RangeDel
+	for n := m.rangeDels.first(); n != 0; n = m.arena.next(n, 0) {
+		k := m.arena.key(n)
+		out = append(out, base.RangeDel{Start: k.UserKey, End: m.arena.value(n), SeqNum: k.SeqNum()})
+	}
+	return out
+}
+
+// Flush writes every entry to w in order: the point entries, then the range
+// deletions. Call it on a frozen memtable; entries added concurrently with
+// Flush may or may not be included. Flush does not Finish w.
+func (m *Memtable) Flush(w *sstable.Writer) error {
+	it := m.NewIter(IterOptions{})
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := w.Add(it.Key(), it.Value(), it.Expiry()); err != nil {
+			return err
+		}
+	}
+	for _, d := range m.RangeDels() {
+		if err := w.AddRangeDel(d.Start, d.End, d.SeqNum); err != nil {
+			return err
+		}
+	}
+	return nil
+}

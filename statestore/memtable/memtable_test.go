@@ -1,0 +1,392 @@
+package memtable
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/sluicedata/sluice/statestore/sstable"
+	"github.com/sluicedata/sluice/statestore/sstable/base"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type entry struct {
+	key    base.InternalKey
+	value  []byte
+	expiry base.Expiry
+}
+
+// model is a sorted slice of point entries plus a list of range deletions.
+type model struct {
+	points []entry
+	dels   []base.RangeDel
+}
+
+func (m *model) get(ukey []byte, readSeq uint64) (base.Entry, bool) {
+	var e base.Entry
+	found := false
+	for _, p := range m.points {
+		if bytes.Equal(p.key.UserKey, ukey) && p.key.SeqNum() <= readSeq {
+			e, found = base.Entry{Kind: p.key.Kind(), SeqNum: p.key.SeqNum(), Value: p.value, Expiry: p.expiry}, true
+			break
+		}
+	}
+	var best uint64
+	rd := false
+	for _, d := range m.dels {
+		if d.SeqNum <= readSeq && bytes.Compare(d.Start, ukey) <= 0 && bytes.Compare(ukey, d.End) < 0 && (!rd || d.SeqNum > best) {
+			best, rd = d.SeqNum, true
+		}
+	}
+	if rd && (!found || best > e.SeqNum) {
+		return base.Entry{Kind: base.KindRangeDelete, SeqNum: best}, true
+	}
+	return e, found
+}
+
+func (m *model) visible(o IterOptions) []entry {
+	readSeq := o.SeqNum
+	if readSeq == 0 {
+		readSeq = base.SeqNumMax
+	}
+	var out []entry
+	for _, p := range m.points {
+		uk := p.key.UserKey
+		if o.Lower != nil && bytes.Compare(uk, o.Lower) < 0 || o.Upper != nil && bytes.Compare(uk, o.Upper) >= 0 || p.key.SeqNum() > readSeq {
+			continue
+		}
+		if o.HideRangeDeleted && slices.ContainsFunc(m.dels, func(d base.RangeDel) bool { return d.Covers(uk, p.key.SeqNum(), readSeq) }) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func randKey(rng *rand.Rand) []byte {
+	k := []byte{0, byte(rng.IntN(4))}
+	if n := rng.IntN(50); n > 0 {
+		k = append(k, fmt.Sprintf("k%02d", n)...)
+	}
+	return k
+}
+
+// fill adds n random operations to mt and the model.
+func fill(t testing.TB, rng *rand.Rand, mt *Memtable, n int) *model {
+	m := &model{}
+	seqs := rng.Perm(n)
+	for i := 0; i < n; i++ {
+		seq := uint64(seqs[i] + 1)
+		uk := randKey(rng)
+		var err error
+		switch r := rng.IntN(20); {
+		case r == 0:
+			end := randKey(rng)
+			if bytes.Compare(uk, end) >= 0 {
+				continue
+			}
+			err = mt.DeleteRange(uk, end, seq)
+			m.dels = append(m.dels, base.RangeDel{Start: uk, End: end, SeqNum: seq})
+		case r < 5:
+			err = mt.Delete(uk, seq)
+			m.points = append(m.points, entry{key: base.MakeInternalKey(uk, seq, base.KindDelete)})
+		case r < 9:
+			exp := base.Expiry(rng.Int64N(1<<50) + 1)
+			v := []byte(fmt.Sprintf("v%d", seq))
+			err = mt.Set(uk, seq, v, exp)
+			m.points = append(m.points, entry{key: base.MakeInternalKey(uk, seq, base.KindSetWithExpiry), value: v, expiry: exp})
+		default:
+			v := bytes.Repeat([]byte{byte('a' + seq%26)}, rng.IntN(100))
+			err = mt.Set(uk, seq, v, base.NoExpiry)
+			m.points = append(m.points, entry{key: base.MakeInternalKey(uk, seq, base.KindSet), value: v})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.SortFunc(m.points, func(a, b entry) int { return base.Compare(a.key, b.key) })
+	return m
+}
+
+type iterLike interface {
+	First() bool
+	Last() bool
+	SeekGE([]byte) bool
+	SeekLT([]byte) bool
+	Next() bool
+	Prev() bool
+	Key() base.InternalKey
+	Value() []byte
+	Expiry() base.Expiry
+	Err() error
+	Close() error
+}
+
+func checkIter(t *testing.T, rng *rand.Rand, m *model, newIter func(IterOptions) iterLike) {
+	t.Helper()
+	for q := 0; q < 100; q++ {
+		o := IterOptions{HideRangeDeleted: rng.IntN(2) == 0}
+		if rng.IntN(2) == 0 {
+			o.Lower = randKey(rng)
+		}
+		if rng.IntN(2) == 0 {
+			o.Upper = randKey(rng)
+		}
+		if rng.IntN(2) == 0 {
+			o.SeqNum = uint64(rng.IntN(len(m.points) + 5))
+		}
+		want := m.visible(o)
+		it := newIter(o)
+		seek := randKey(rng)
+		lb, _ := slices.BinarySearchFunc(want, seek, func(e entry, k []byte) int { return bytes.Compare(e.key.UserKey, k) })
+		var ok bool
+		var pos int
+		switch rng.IntN(4) {
+		case 0:
+			ok, pos = it.SeekGE(seek), lb
+		case 1:
+			ok, pos = it.SeekLT(seek), lb-1
+		case 2:
+			ok, pos = it.First(), 0
+		default:
+			ok, pos = it.Last(), len(want)-1
+		}
+		for step := 0; step < 2*len(want)+2; step++ {
+			if in := pos >= 0 && pos < len(want); ok != in {
+				t.Fatalf("query %d step %d %+v: valid=%v, model pos %d of %d", q, step, o, ok, pos, len(want))
+			}
+			if !ok {
+				break
+			}
+			w := want[pos]
+			if base.Compare(it.Key(), w.key) != 0 || !bytes.Equal(it.Value(), w.value) || it.Expiry() != w.expiry {
+				t.Fatalf("query %d step %d: got %s=%q/%d want %s=%q/%d", q, step, it.Key(), it.Value(), it.Expiry(), w.key, w.value, w.expiry)
+			}
+			if rng.IntN(4) == 0 {
+				ok, pos = it.Prev(), pos-1
+			} else {
+				ok, pos = it.Next(), pos+1
+			}
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRandomizedModel(t *testing.T) {
+	for seed := uint64(0); seed < 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		mt, err := New(Options{Capacity: 8 << 20, Seed: seed + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := []int{0, 1, 10, 500, 3000}[seed%5]
+		m := fill(t, rng, mt, n)
+		if got := mt.Len(); got != int64(len(m.points)) {
+			t.Fatalf("Len = %d, want %d", got, len(m.points))
+		}
+		for q := 0; q < 500; q++ {
+			uk := randKey(rng)
+			readSeq := base.SeqNumMax
+			if rng.IntN(2) == 0 {
+				readSeq = uint64(rng.IntN(n + 5))
+			}
+			got, ok := mt.Get(uk, readSeq)
+			want, wok := m.get(uk, readSeq)
+			if ok != wok || got.Kind != want.Kind || got.SeqNum != want.SeqNum || !bytes.Equal(got.Value, want.Value) || got.Expiry != want.Expiry {
+				t.Fatalf("seed %d: Get(%q,%d) = %+v,%v; model %+v,%v", seed, uk, readSeq, got, ok, want, wok)
+			}
+		}
+		checkIter(t, rng, m, func(o IterOptions) iterLike { return mt.NewIter(o) })
+
+		// Flush to an sstable and check the same things on the table.
+		mt.Freeze()
+		if err := mt.Set([]byte{0, 0}, 99999, nil, 0); !errors.Is(err, ErrFrozen) {
+			t.Fatalf("Add after Freeze: %v", err)
+		}
+		var buf bytes.Buffer
+		w, err := sstable.NewWriter(&buf, sstable.WriterOptions{BlockSize: 256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mt.Flush(w); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := sstable.Open(context.Background(), bytesReadable(buf.Bytes()), sstable.ReaderOptions{Name: "flush.sst"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkIter(t, rng, m, func(o IterOptions) iterLike { return r.NewIter(context.Background(), o) })
+		for q := 0; q < 200; q++ {
+			uk := randKey(rng)
+			got, ok, err := r.Get(context.Background(), uk)
+			want, wok := m.get(uk, base.SeqNumMax)
+			if err != nil || ok != wok || got.Kind != want.Kind || got.SeqNum != want.SeqNum || !bytes.Equal(got.Value, want.Value) {
+				t.Fatalf("table Get(%q) = %+v,%v,%v; model %+v,%v", uk, got, ok, err, want, wok)
+			}
+		}
+	}
+}
+
+type bytesReadable []byte
+
+func (b bytesReadable) ReadAt(_ context.Context, p []byte, off int64) error {
+	if off < 0 || off+int64(len(p)) > int64(len(b)) {
+		return fmt.Errorf("read beyond end")
+	}
+	copy(p, b[off:])
+	return nil
+}
+
+func (b bytesReadable) Size() int64 { return int64(len(b)) }
+
+func TestArenaFull(t *testing.T) {
+	mt, err := New(Options{Capacity: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	added := 0
+	for {
+		seq++
+		err := mt.Set([]byte(fmt.Sprintf("\x00\x01key%05d", seq)), seq, make([]byte, 40), 0)
+		if errors.Is(err, ErrArenaFull) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		added++
+		if added > 1000 {
+			t.Fatal("a 4 KiB arena took more than 1000 entries of 50 bytes")
+		}
+	}
+	if mt.Size() > mt.Capacity() {
+		t.Fatalf("Size %d exceeds Capacity %d", mt.Size(), mt.Capacity())
+	}
+	if added == 0 || int64(added) != mt.Len() {
+		t.Fatalf("added %d, Len %d", added, mt.Len())
+	}
+	// Everything added before the failure is still readable.
+	it := mt.NewIter(IterOptions{})
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	if n != added {
+		t.Fatalf("iterated %d, added %d", n, added)
+	}
+	if _, err := New(Options{Capacity: 10}); err == nil {
+		t.Fatal("tiny capacity accepted")
+	}
+}
+
+func TestDuplicateAndBadInput(t *testing.T) {
+	mt, _ := New(Options{Capacity: 1 << 20})
+	k := []byte{0, 1, 'a'}
+	if err := mt.Set(k, 5, []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := mt.Set(k, 5, []byte("w"), 0); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	for name, err := range map[string]error{
+		"short key":      mt.Set([]byte{1}, 1, nil, 0),
+		"delete+expiry":  mt.Add(k, 2, base.KindDelete, nil, 9),
+		"empty range":    mt.DeleteRange(k, k, 3),
+		"inverted range": mt.DeleteRange([]byte{0, 2}, []byte{0, 1}, 4),
+		"bad kind":       mt.Add(k, 6, base.Kind(77), nil, 0),
+	} {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestConcurrentReadersAndWriters runs writers and readers together (run
+// with -race). Readers check that what they see is sorted and that every
+// entry a writer finished adding is visible to Get.
+func TestConcurrentReadersAndWriters(t *testing.T) {
+	mt, err := New(Options{Capacity: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, perWriter = 2, 3000
+	var done sync.WaitGroup
+	var committed [writers]struct {
+		mu sync.Mutex
+		n  int
+	}
+	stop := make(chan struct{})
+	for w := 0; w < writers; w++ {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			for i := 0; i < perWriter; i++ {
+				k := []byte(fmt.Sprintf("\x00\x07w%d-%06d", w, i))
+				if err := mt.Set(k, uint64(w*perWriter+i+1), k, 0); err != nil {
+					t.Error(err)
+					return
+				}
+				committed[w].mu.Lock()
+				committed[w].n = i + 1
+				committed[w].mu.Unlock()
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 9))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				w := rng.IntN(writers)
+				committed[w].mu.Lock()
+				n := committed[w].n
+				committed[w].mu.Unlock()
+				if n > 0 {
+					i := rng.IntN(n)
+					k := []byte(fmt.Sprintf("\x00\x07w%d-%06d", w, i))
+					if e, ok := mt.Get(k, base.SeqNumMax); !ok || !bytes.Equal(e.Value, k) {
+						t.Errorf("committed key %q not visible: %+v %v", k, e, ok)
+						return
+					}
+				}
+				it := mt.NewIter(IterOptions{})
+				var prev base.InternalKey
+				cnt := 0
+				for ok := it.First(); ok && cnt < 200; ok = it.Next() {
+					if cnt > 0 && base.Compare(prev, it.Key()) >= 0 {
+						t.Errorf("iterator out of order: %s then %s", prev, it.Key())
+						return
+					}
+					prev = it.Key()
+					cnt++
+				}
+			}
+		}()
+	}
+	done.Wait()
+	close(stop)
+	readers.Wait()
+	if got := mt.Len(); got != writers*perWriter {
+		t.Fatalf("Len = %d, want %d", got, writers*perWriter)
+	}
+}
