@@ -1,0 +1,438 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/sluicedata/sluice/compute"
+	"github.com/sluicedata/sluice/compute/exchange"
+	"github.com/sluicedata/sluice/compute/plan"
+	"github.com/sluicedata/sluice/connectors"
+	"github.com/sluicedata/sluice/internal/clock"
+)
+
+// task runs one subtask of a chain.
+type task struct {
+	job     *Job
+	chain   []*plan.Node
+	subtask int
+
+	splits []connectors.Split // for a source chain
+	gate   *inputGate         // for a chain with inputs
+	outs   []*output
+
+	// ops run the chain's non-source nodes; opNodes[i] is ops[i]'s node.
+	ops     []compute.Operator
+	opNodes []*plan.Node
+	// emitters[i] is what ops[i-1] (or the source, for i == 0) emits into;
+	// emitters[len(ops)] feeds the outputs.
+	emitters []compute.Emitter
+
+	linger      clock.Timer
+	lingerArmed bool
+}
+
+func (t *task) name() string {
+	return fmt.Sprintf("node %q subtask %d", t.chain[len(t.chain)-1].ID, t.subtask)
+}
+
+// run opens the chain, processes its input, and closes the chain.
+func (t *task) run(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.job.opts.Logger.Error("internal error", "task", t.name(), "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s: internal error: %v", t.name(), r)
+		}
+	}()
+	if err := t.open(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := t.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if t.splits != nil || t.chain[0].Kind == plan.Source {
+		return t.runSource(ctx)
+	}
+	return t.runGate(ctx)
+}
+
+func (t *task) open(ctx context.Context) error {
+	p := t.job.plan
+	opts := t.job.opts
+	for _, n := range t.chain {
+		if n.Kind == plan.Source {
+			continue
+		}
+		var op compute.Operator
+		switch n.Kind {
+		case plan.Sink:
+			op = &sinkOperator{sink: n.Sink}
+		default:
+			var err error
+			if op, err = n.NewOperator(); err != nil {
+				return fmt.Errorf("node %q subtask %d: %w", n.ID, t.subtask, err)
+			}
+		}
+		var inputs []*arrow.Schema
+		for _, e := range n.Inputs {
+			inputs = append(inputs, e.From.Schema)
+		}
+		oc := &compute.OperatorContext{
+			Job:            p.Name,
+			Node:           n.ID,
+			Subtask:        t.subtask,
+			Parallelism:    n.Parallelism,
+			MaxParallelism: p.MaxParallelism,
+			KeyGroups:      exchange.KeyGroupRangeFor(t.subtask, n.Parallelism, p.MaxParallelism),
+			InputSchemas:   inputs,
+			Allocator:      opts.Allocator,
+			Clock:          opts.Clock,
+			Logger:         opts.Logger.With("job", p.Name, "node", n.ID, "subtask", t.subtask),
+		}
+		if err := op.Open(ctx, oc); err != nil {
+			return fmt.Errorf("node %q subtask %d: open: %w", n.ID, t.subtask, err)
+		}
+		t.ops = append(t.ops, op)
+		t.opNodes = append(t.opNodes, n)
+	}
+	t.emitters = make([]compute.Emitter, len(t.ops)+1)
+	for i := range t.ops {
+		t.emitters[i] = &opEmitter{t: t, i: i}
+	}
+	t.emitters[len(t.ops)] = &outEmitter{t: t}
+	return nil
+}
+
+func (t *task) close() error {
+	var err error
+	for i, op := range t.ops {
+		if cerr := op.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("node %q subtask %d: close: %w", t.opNodes[i].ID, t.subtask, cerr))
+		}
+	}
+	if t.linger != nil {
+		t.linger.Stop()
+	}
+	return err
+}
+
+// opEmitter feeds ops[i], counting the batch as output of the node before it.
+type opEmitter struct {
+	t *task
+	i int
+}
+
+func (e *opEmitter) Emit(ctx context.Context, b arrow.RecordBatch) error {
+	t := e.t
+	rows := b.NumRows()
+	if rows == 0 {
+		b.Release()
+		return nil
+	}
+	n := t.opNodes[e.i]
+	if e.i > 0 || t.chain[0].Kind == plan.Source {
+		prev := t.job.nodes[t.chain[indexOf(t.chain, n)-1]]
+		prev.rowsOut.Add(rows)
+		prev.batchesOut.Add(1)
+	}
+	m := t.job.nodes[n]
+	m.rowsIn.Add(rows)
+	m.batchesIn.Add(1)
+	if err := t.ops[e.i].ProcessBatch(ctx, 0, b, t.emitters[e.i+1]); err != nil {
+		return wrapNodeErr(n, t.subtask, err)
+	}
+	return nil
+}
+
+func indexOf(chain []*plan.Node, n *plan.Node) int {
+	for i, x := range chain {
+		if x == n {
+			return i
+		}
+	}
+	return -1
+}
+
+func wrapNodeErr(n *plan.Node, subtask int, err error) error {
+	var ne *NodeError
+	if errors.As(err, &ne) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &NodeError{Node: n.ID, Subtask: subtask, Err: err}
+}
+
+// NodeError is an error raised while a node processed its input.
+type NodeError struct {
+	Node    string
+	Subtask int
+	Err     error
+}
+
+func (e *NodeError) Error() string {
+	return fmt.Sprintf("node %q subtask %d: %v", e.Node, e.Subtask, e.Err)
+}
+
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// outEmitter sends the chain's output over every outgoing edge.
+type outEmitter struct{ t *task }
+
+func (e *outEmitter) Emit(ctx context.Context, b arrow.RecordBatch) error {
+	t := e.t
+	rows := b.NumRows()
+	if rows == 0 || len(t.outs) == 0 {
+		b.Release()
+		return nil
+	}
+	tail := t.job.nodes[t.chain[len(t.chain)-1]]
+	tail.rowsOut.Add(rows)
+	tail.batchesOut.Add(1)
+	for i := 1; i < len(t.outs); i++ {
+		b.Retain()
+	}
+	for i, o := range t.outs {
+		if err := o.emit(ctx, b); err != nil {
+			for range t.outs[i+1:] {
+				b.Release()
+			}
+			return err
+		}
+	}
+	t.armLinger()
+	return nil
+}
+
+// armLinger starts the linger timer when an output holds pending pieces.
+func (t *task) armLinger() {
+	if t.lingerArmed {
+		return
+	}
+	var oldest time.Time
+	for _, o := range t.outs {
+		if s := o.lingerSince(); !s.IsZero() && (oldest.IsZero() || s.Before(oldest)) {
+			oldest = s
+		}
+	}
+	if oldest.IsZero() {
+		return
+	}
+	d := t.job.plan.Linger - t.job.opts.Clock.Now().Sub(oldest)
+	if t.linger == nil {
+		t.linger = t.job.opts.Clock.NewTimer(d)
+	} else {
+		t.linger.Reset(d)
+	}
+	t.lingerArmed = true
+}
+
+func (t *task) lingerC() <-chan time.Time {
+	if !t.lingerArmed {
+		return nil
+	}
+	return t.linger.C()
+}
+
+func (t *task) onLinger(ctx context.Context) error {
+	t.lingerArmed = false
+	for _, o := range t.outs {
+		if err := o.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// process hands a batch from the chain's head input to the first operator.
+func (t *task) process(ctx context.Context, b arrow.RecordBatch) error {
+	return t.emitters[0].Emit(ctx, b)
+}
+
+// watermark runs the watermark through the chain and forwards it.
+func (t *task) watermark(ctx context.Context, wm time.Time) error {
+	for i, op := range t.ops {
+		if err := op.ProcessWatermark(ctx, wm, t.emitters[i+1]); err != nil {
+			return wrapNodeErr(t.opNodes[i], t.subtask, err)
+		}
+	}
+	ms := wm.UnixMilli()
+	for _, n := range t.chain {
+		t.job.nodes[n].watermarks[t.subtask].Store(ms)
+	}
+	return t.broadcast(ctx, compute.Message{Kind: compute.KindWatermark, Watermark: wm})
+}
+
+// barrier snapshots every operator of the chain and forwards the barrier.
+func (t *task) barrier(ctx context.Context, b compute.Barrier) error {
+	for i, op := range t.ops {
+		if err := op.Snapshot(ctx, b.CheckpointID); err != nil {
+			return wrapNodeErr(t.opNodes[i], t.subtask, err)
+		}
+	}
+	return t.broadcast(ctx, compute.Message{Kind: compute.KindBarrier, Barrier: b})
+}
+
+// finish lets every operator emit what it holds, in chain order, and ends
+// the outputs.
+func (t *task) finish(ctx context.Context) error {
+	for i, op := range t.ops {
+		if err := op.Finish(ctx, t.emitters[i+1]); err != nil {
+			return wrapNodeErr(t.opNodes[i], t.subtask, err)
+		}
+	}
+	return t.broadcast(ctx, compute.Message{Kind: compute.KindEndOfInput})
+}
+
+func (t *task) broadcast(ctx context.Context, m compute.Message) error {
+	for _, o := range t.outs {
+		if err := o.broadcast(ctx, m); err != nil {
+			return err
+		}
+	}
+	t.lingerArmed = false
+	if t.linger != nil {
+		t.linger.Stop()
+	}
+	return nil
+}
+
+// runGate processes the task's input gate until end of input.
+func (t *task) runGate(ctx context.Context) error {
+	g := t.gate
+	for {
+		ev, ok := g.poll()
+		if !ok {
+			select {
+			case <-g.notify:
+			case <-t.lingerC():
+				if err := t.onLinger(ctx); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			continue
+		}
+		var err error
+		switch ev.Kind {
+		case compute.KindBatch:
+			err = t.process(ctx, ev.Batch)
+		case compute.KindWatermark:
+			err = t.watermark(ctx, ev.Watermark)
+		case compute.KindBarrier:
+			err = t.barrier(ctx, ev.Barrier)
+		case compute.KindEndOfInput:
+			return t.finish(ctx)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// splitEvent is what a split reader goroutine hands to its source task.
+type splitEvent struct {
+	batch arrow.RecordBatch
+	err   error // io.EOF when the split is exhausted
+}
+
+// runSource reads the task's splits until all are exhausted. Each split is read
+// by its own goroutine, so a slow or idle split does not hold up the others.
+func (t *task) runSource(ctx context.Context) error {
+	head := t.chain[0]
+	p := t.job.plan
+	readCtx, stopReaders := context.WithCancel(ctx)
+	events := make(chan splitEvent, 2*len(t.splits)+1)
+	done := make(chan struct{})
+	readersLeft := len(t.splits)
+	for _, s := range t.splits {
+		r, err := head.Source.Open(ctx, s, nil, connectors.ReadOptions{
+			Allocator: t.job.opts.Allocator,
+			BatchSize: p.BatchSize,
+			Linger:    p.Linger,
+			Clock:     t.job.opts.Clock,
+		})
+		if err != nil {
+			stopReaders()
+			return fmt.Errorf("node %q subtask %d: open split %q: %w", head.ID, t.subtask, s.ID, err)
+		}
+		go readSplit(readCtx, r, events, done)
+	}
+	defer func() {
+		stopReaders()
+		// Wait for the readers, releasing whatever they still hand over.
+		for readersLeft > 0 {
+			select {
+			case ev := <-events:
+				if ev.batch != nil {
+					ev.batch.Release()
+				}
+			case <-done:
+				readersLeft--
+			}
+		}
+		for {
+			select {
+			case ev := <-events:
+				if ev.batch != nil {
+					ev.batch.Release()
+				}
+			default:
+				return
+			}
+		}
+	}()
+	live := len(t.splits)
+	for live > 0 {
+		select {
+		case ev := <-events:
+			switch {
+			case ev.err == io.EOF:
+				live--
+			case ev.err != nil:
+				return fmt.Errorf("node %q subtask %d: read: %w", head.ID, t.subtask, ev.err)
+			default:
+				if err := t.process(ctx, ev.batch); err != nil {
+					return err
+				}
+			}
+		case <-t.lingerC():
+			if err := t.onLinger(ctx); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return t.finish(ctx)
+}
+
+func readSplit(ctx context.Context, r connectors.SplitReader, events chan<- splitEvent, done chan<- struct{}) {
+	defer func() { done <- struct{}{} }()
+	defer r.Close()
+	for {
+		b, err := r.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				select {
+				case events <- splitEvent{err: err}:
+				case <-ctx.Done():
+				}
+			}
+			return
+		}
+		select {
+		case events <- splitEvent{batch: b}:
+		case <-ctx.Done():
+			b.Release()
+			return
+		}
+	}
+}
