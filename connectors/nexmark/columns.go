@@ -206,8 +206,9 @@ func (b *builder) reset() {
 		b.ints[i].init(b.mem, b.cap)
 	}
 	for i := range b.strs {
-		// Start at about the average size and grow if needed.
-		b.strs[i].init(b.mem, b.cap, b.cap*b.maxRow[i]*3/4)
+		// Reserve the worst case up front, so that the data never moves
+		// while the batch is built (up to ~25% more than the average).
+		b.strs[i].init(b.mem, b.cap, b.cap*b.maxRow[i])
 	}
 }
 

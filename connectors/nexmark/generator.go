@@ -294,24 +294,31 @@ func appendNextString(dst []byte, r *jrand, maxLength int32, special byte) []byt
 }
 
 // appendExactString is StringsGenerator.nextExactString: six characters per
-// nextInt(), from the (possibly negative) remainders of division by 26.
+// nextInt() rnd, 'a' + rnd%26 with rnd /= 26 between them. Java's remainder
+// keeps the sign of rnd, so a negative rnd gives characters below 'a'.
+//
+// For speed we split |rnd| into base-676 digits and look up two characters
+// at a time; the result is the same as six divisions by 26.
 func appendExactString(dst []byte, r *jrand, length int) []byte {
 	start := len(dst)
 	dst = dst[:start+length]
 	d := dst[start:]
+	pairs := &charPairs
 	for len(d) >= 6 {
 		rnd := r.nextInt()
-		d[0] = byte('a' + rnd%26)
-		rnd /= 26
-		d[1] = byte('a' + rnd%26)
-		rnd /= 26
-		d[2] = byte('a' + rnd%26)
-		rnd /= 26
-		d[3] = byte('a' + rnd%26)
-		rnd /= 26
-		d[4] = byte('a' + rnd%26)
-		rnd /= 26
-		d[5] = byte('a' + rnd%26)
+		t := &pairs[0]
+		u := uint32(rnd)
+		if rnd < 0 {
+			t = &pairs[1]
+			u = -u
+		}
+		q := u / 676
+		p0 := t[u-q*676]
+		u = q / 676
+		p1 := t[q-u*676]
+		p2 := t[u%676] // the 6th char is a remainder too: u may exceed 26^2
+		w := d[:6]
+		w[0], w[1], w[2], w[3], w[4], w[5] = p0[0], p0[1], p1[0], p1[1], p2[0], p2[1]
 		d = d[6:]
 	}
 	if len(d) > 0 {
@@ -323,6 +330,16 @@ func appendExactString(dst []byte, r *jrand, length int) []byte {
 	}
 	return dst
 }
+
+// charPairs[0][x] are the two characters that the base-26 digits of x give
+// ('a'+x%26, 'a'+x/26); charPairs[1] the same for a negative rnd ('a'-...).
+var charPairs = func() (t [2][676][2]byte) {
+	for x := range 676 {
+		t[0][x] = [2]byte{byte('a' + x%26), byte('a' + x/26)}
+		t[1][x] = [2]byte{byte('a' - x%26), byte('a' - x/26)}
+	}
+	return t
+}()
 
 // extraLen is the length StringsGenerator.nextExtra draws (consuming the
 // same random values).

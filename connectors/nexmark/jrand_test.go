@@ -102,3 +102,53 @@ func TestJavaRound(t *testing.T) {
 		}
 	}
 }
+
+// TestExactStringFastPath compares appendExactString with the literal
+// Java loop (division by 26, six characters per nextInt).
+func TestExactStringFastPath(t *testing.T) {
+	slow := func(r *jrand, length int) []byte {
+		var out []byte
+		var rnd int32
+		n := 0
+		for ; length > 0; length-- {
+			if n == 0 {
+				rnd = r.nextInt()
+				n = 6
+			}
+			out = append(out, byte('a'+rnd%26))
+			rnd /= 26
+			n--
+		}
+		return out
+	}
+	for seed := int64(0); seed < 3000; seed++ {
+		length := int(seed % 97)
+		r1, r2 := newJRand(seed), newJRand(seed)
+		got := appendExactString(make([]byte, 0, length), &r1, length)
+		want := slow(&r2, length)
+		if string(got) != string(want) || r1 != r2 {
+			t.Fatalf("seed %d length %d: got %q want %q", seed, length, got, want)
+		}
+	}
+	// Extremes of rnd: 0, MinInt32, MaxInt32, -1.
+	for _, rnd := range []int32{0, -1, 1, math.MinInt32, math.MaxInt32, -676, 676 * 676} {
+		var want, got [6]byte
+		x := rnd
+		for i := range want {
+			want[i] = byte('a' + x%26)
+			x /= 26
+		}
+		u := uint32(rnd)
+		tb := &charPairs[0]
+		if rnd < 0 {
+			tb = &charPairs[1]
+			u = -u
+		}
+		q := u / 676
+		p0, p1, p2 := tb[u-q*676], tb[q%676], tb[q/676%676]
+		got = [6]byte{p0[0], p0[1], p1[0], p1[1], p2[0], p2[1]}
+		if got != want {
+			t.Errorf("rnd %d: %q, want %q", rnd, got, want)
+		}
+	}
+}

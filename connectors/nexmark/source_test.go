@@ -320,7 +320,7 @@ func TestRateLimit(t *testing.T) {
 				t.Fatalf("rate %v: at %v position %d is ahead of the %d due events", c.rate, el, pos, due)
 			}
 			// Rows are held at most linger (plus the 1ms clock step).
-			behind := int64(math.Ceil((linger + time.Millisecond).Seconds()*c.rate)) + 50
+			behind := int64(math.Ceil((linger+time.Millisecond).Seconds()*c.rate)) + 50
 			if int64(c.batch) > 0 && pos < due-behind {
 				t.Fatalf("rate %v: at %v position %d lags the %d due events", c.rate, el, pos, due)
 			}
