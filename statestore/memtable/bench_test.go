@@ -1,0 +1,53 @@
+package memtable
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/sluicedata/sluice/statestore/sstable/base"
+)
+
+func benchKey(buf []byte, i uint64) []byte {
+	buf = append(buf[:0], 0, byte(i))
+	return binary.BigEndian.AppendUint64(buf, i*0x9e3779b97f4a7c15)
+}
+
+// BenchmarkAdd inserts 16-byte keys with 64-byte values in random order.
+func BenchmarkAdd(b *testing.B) {
+	value := make([]byte, 64)
+	var kb []byte
+	mt, _ := New(Options{Capacity: 1 << 30})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i > 0 && i%4_000_000 == 0 {
+			b.StopTimer()
+			mt, _ = New(Options{Capacity: 1 << 30})
+			b.StartTimer()
+		}
+		if err := mt.Set(benchKey(kb, uint64(i)), uint64(i+1), value, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGet looks up present keys in a memtable of 1M entries.
+func BenchmarkGet(b *testing.B) {
+	const n = 1 << 20
+	mt, _ := New(Options{Capacity: 1 << 30})
+	value := make([]byte, 64)
+	var kb []byte
+	for i := 0; i < n; i++ {
+		if err := mt.Set(benchKey(kb, uint64(i)), uint64(i+1), value, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := uint64(i*7919) % n
+		if _, ok := mt.Get(benchKey(kb, j), base.SeqNumMax); !ok {
+			b.Fatal("missing key")
+		}
+	}
+}

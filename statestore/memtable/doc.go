@@ -1,0 +1,41 @@
+// Package memtable owns the LSM's in-memory write buffer: an insert-only
+// skiplist of internal keys (see statestore/sstable/base) whose nodes, keys
+// and values live in one fixed-size byte arena, plus a second skiplist in the
+// same arena for range deletions.
+//
+// Entries: Add(ukey, seq, kind, value, expiry) with kinds SET (an expiry,
+// Unix nanoseconds, makes it SETEXP), DEL and RANGEDEL (value = exclusive
+// end). Values are stored as sstable stores them (expiry prefix for SETEXP),
+// so a flush is a plain iteration (Flush). Get returns the newest version
+// <= a read seqnum, honoring range deletions.
+//
+// Size accounting: Size is the arena bytes used, Capacity its size. An Add
+// that does not fit returns ErrArenaFull and changes nothing; the caller
+// freezes this memtable and starts another. Freeze makes it immutable
+// (ErrFrozen) while readers carry on; a checkpoint freezes and flushes.
+//
+// # Concurrency
+//
+// Writers are serialized by a mutex (single writer at a time, in the style of
+// pebble's arenaskl but without its lock-free multi-writer insert). Readers
+// (Get, iterators, RangeDels, Size) take no locks: a node is fully written
+// before it is linked, links are published bottom-up with atomic stores and
+// read with atomic loads, so a reader sees either nothing or a complete node.
+// Any number of readers may run alongside the writer; an Iter itself belongs
+// to one goroutine. Returned keys and values alias the arena and are
+// immutable for the memtable's lifetime (the arena is never reused).
+//
+// Iter.Prev costs a search from the head (O(log n)); there are no back links.
+// Get scans the range deletions that start at or before the key, which is
+// cheap while they are few.
+//
+// # Usage
+//
+//	mt, err := memtable.New(memtable.Options{Capacity: 64 << 20})
+//	err = mt.Set(key, seq, value, expiry)      // errors.Is(err, memtable.ErrArenaFull) => rotate
+//	e, ok := mt.Get(key, readSeq)
+//	mt.Freeze()
+//	w, _ := sstable.NewWriter(upload, sstable.WriterOptions{})
+//	err = mt.Flush(w)
+//	meta, err := w.Finish()
+package memtable
