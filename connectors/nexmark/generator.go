@@ -1,6 +1,7 @@
 package nexmark
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"strconv"
@@ -251,7 +252,48 @@ func (g *Generator) nextBase0AuctionID(id int64, r *jrand) int64 {
 
 // nextPrice is PriceGenerator.nextPrice: Math.round(10^(d*6) * 100).
 func nextPrice(r *jrand) int64 {
-	return javaRound(math.Pow(10.0, r.nextDouble()*6.0) * 100.0)
+	return javaRound(pow10(r.nextDouble()*6.0) * 100.0)
+}
+
+var ln10 = math.Log(10)
+
+// pow10 returns exactly math.Pow(10, y) for 0 <= y < 2^63, doing the same
+// floating-point operations as Go's portable pow (which matches Java's
+// Math.pow on the reference prices) minus the Log(10) call and the special
+// cases that cannot arise. TestPow10 checks it against math.Pow.
+func pow10(y float64) float64 {
+	switch y {
+	case 0:
+		return 1
+	case 1:
+		return 10
+	case 0.5:
+		return math.Sqrt(10)
+	}
+	yi, yf := math.Modf(y)
+	a1 := 1.0
+	ae := 0
+	if yf != 0 {
+		if yf > 0.5 {
+			yf--
+			yi++
+		}
+		a1 = math.Exp(yf * ln10)
+	}
+	x1, xe := 0.625, 4 // math.Frexp(10)
+	for i := int64(yi); i != 0; i >>= 1 {
+		if i&1 == 1 {
+			a1 *= x1
+			ae += xe
+		}
+		x1 *= x1
+		xe <<= 1
+		if x1 < .5 {
+			x1 += x1
+			xe--
+		}
+	}
+	return math.Ldexp(a1, ae)
 }
 
 // javaRound is Math.round(double): the closest long, ties towards +Inf.
@@ -304,6 +346,23 @@ func appendExactString(dst []byte, r *jrand, length int) []byte {
 	dst = dst[:start+length]
 	d := dst[start:]
 	pairs := &charPairs
+	for len(d) >= 8 {
+		// Two bytes of slack: store 8, keep 6.
+		rnd := r.nextInt()
+		t := &pairs[0]
+		u := uint32(rnd)
+		if rnd < 0 {
+			t = &pairs[1]
+			u = -u
+		}
+		q := u / 676
+		p0 := uint64(t[u-q*676])
+		u = q / 676
+		p1 := uint64(t[q-u*676])
+		p2 := uint64(t[u%676]) // the 6th char is a remainder too: u may exceed 26^2
+		binary.LittleEndian.PutUint64(d, p0|p1<<16|p2<<32)
+		d = d[6:]
+	}
 	for len(d) >= 6 {
 		rnd := r.nextInt()
 		t := &pairs[0]
@@ -316,9 +375,9 @@ func appendExactString(dst []byte, r *jrand, length int) []byte {
 		p0 := t[u-q*676]
 		u = q / 676
 		p1 := t[q-u*676]
-		p2 := t[u%676] // the 6th char is a remainder too: u may exceed 26^2
+		p2 := t[u%676]
 		w := d[:6]
-		w[0], w[1], w[2], w[3], w[4], w[5] = p0[0], p0[1], p1[0], p1[1], p2[0], p2[1]
+		w[0], w[1], w[2], w[3], w[4], w[5] = byte(p0), byte(p0>>8), byte(p1), byte(p1>>8), byte(p2), byte(p2>>8)
 		d = d[6:]
 	}
 	if len(d) > 0 {
@@ -333,10 +392,10 @@ func appendExactString(dst []byte, r *jrand, length int) []byte {
 
 // charPairs[0][x] are the two characters that the base-26 digits of x give
 // ('a'+x%26, 'a'+x/26); charPairs[1] the same for a negative rnd ('a'-...).
-var charPairs = func() (t [2][676][2]byte) {
+var charPairs = func() (t [2][676]uint16) {
 	for x := range 676 {
-		t[0][x] = [2]byte{byte('a' + x%26), byte('a' + x/26)}
-		t[1][x] = [2]byte{byte('a' - x%26), byte('a' - x/26)}
+		t[0][x] = uint16('a'+x%26) | uint16('a'+x/26)<<8
+		t[1][x] = uint16('a'-x%26) | uint16('a'-x/26)<<8
 	}
 	return t
 }()

@@ -146,9 +146,22 @@ func TestExactStringFastPath(t *testing.T) {
 		}
 		q := u / 676
 		p0, p1, p2 := tb[u-q*676], tb[q%676], tb[q/676%676]
-		got = [6]byte{p0[0], p0[1], p1[0], p1[1], p2[0], p2[1]}
+		got = [6]byte{byte(p0), byte(p0 >> 8), byte(p1), byte(p1 >> 8), byte(p2), byte(p2 >> 8)}
 		if got != want {
 			t.Errorf("rnd %d: %q, want %q", rnd, got, want)
+		}
+	}
+}
+
+func TestPow10(t *testing.T) {
+	r := newJRand(3)
+	for i := range 1_000_000 {
+		y := r.nextDouble() * 6
+		if i < 8 {
+			y = []float64{0, 0.5, 1, 1.5, 2, 5.999999999999999, 3, 0.25}[i]
+		}
+		if got, want := pow10(y), math.Pow(10, y); got != want {
+			t.Fatalf("pow10(%v) = %v, math.Pow = %v", y, got, want)
 		}
 	}
 }

@@ -140,7 +140,8 @@ func (s *Source) Open(_ context.Context, sp connectors.Split, pos connectors.Pos
 	default:
 		r.kind, r.kindProp = KindBid, s.g.cfg.BidProportion
 	}
-	r.b = newBuilder(s.g, s.g.cfg.Stream, opts.Allocator, 0)
+	r.mem = newRecycler(opts.Allocator)
+	r.b = newBuilder(s.g, s.g.cfg.Stream, r.mem, 0)
 	// Keep every string column's offsets within int32.
 	r.b.cap = max(1, min(opts.BatchSize, (1<<30)/max(1, r.b.maxRowBytes())))
 	if r.rate > 0 {
@@ -158,6 +159,7 @@ type reader struct {
 	index, count int64
 	end          int64 // exclusive bound on event numbers
 	opts         connectors.ReadOptions
+	mem          *recycler // over opts.Allocator
 	b            *builder
 
 	// pos is the next event number this split examines; returned is pos as
@@ -335,6 +337,7 @@ func (r *reader) Close() error {
 	if !r.closed {
 		r.closed = true
 		r.b.release()
+		r.mem.close()
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +40,8 @@ func rowsOf(t testing.TB, s Stream, b arrow.RecordBatch) []any {
 		t.Fatalf("column %d is %T", c, b.Column(c))
 		return nil
 	}
-	str := func(c int) *array.String { return b.Column(c).(*array.String) }
+	// Values are copied: the batch's memory is recycled once released.
+	str := func(c int) interface{ Value(int) string } { return cloned{b.Column(c).(*array.String)} }
 	for c := range int(b.NumCols()) {
 		if b.Column(c).NullN() != 0 {
 			t.Fatalf("column %d has nulls", c)
@@ -388,3 +390,7 @@ func TestSchema(t *testing.T) {
 		t.Errorf("person columns %v", got)
 	}
 }
+
+type cloned struct{ *array.String }
+
+func (c cloned) Value(i int) string { return strings.Clone(c.String.Value(i)) }
