@@ -607,8 +607,20 @@ func buildChannels() *channelTable {
 		t.name[channelsNumber+i] = []byte(h)
 		t.url[channelsNumber+i] = baseURL(&r)
 	}
-	for _, u := range t.url {
-		t.maxURL = max(t.maxURL, len(u))
+	// Pack the hot entries first, then the rest, into one arena for cache
+	// locality.
+	size := 0
+	for c := range t.url {
+		t.maxURL = max(t.maxURL, len(t.url[c]))
+		size += len(t.url[c]) + len(t.name[c])
+	}
+	arena := make([]byte, 0, size)
+	pack := func(b []byte) []byte {
+		arena = append(arena, b...)
+		return arena[len(arena)-len(b) : len(arena) : len(arena)]
+	}
+	for c := len(t.url) - 1; c >= 0; c-- {
+		t.name[c], t.url[c] = pack(t.name[c]), pack(t.url[c])
 	}
 	return t
 }
