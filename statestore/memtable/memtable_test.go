@@ -182,7 +182,7 @@ func checkIter(t *testing.T, rng *rand.Rand, m *model, newIter func(IterOptions)
 }
 
 func TestRandomizedModel(t *testing.T) {
-	for seed := uint64(0); seed < 20; seed++ {
+	for seed := uint64(0); seed < 10; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 3))
 		mt, err := New(Options{Capacity: 8 << 20, Seed: seed + 1})
 		if err != nil {
@@ -322,7 +322,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const writers, perWriter = 2, 3000
+	const writers, perWriter = 2, 2000
 	var done sync.WaitGroup
 	var committed [writers]struct {
 		mu sync.Mutex

@@ -213,7 +213,7 @@ func randOpts(rng *rand.Rand) WriterOptions {
 
 func TestRandomizedRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	for iter := 0; iter < 40; iter++ {
+	for iter := 0; iter < 25; iter++ {
 		seed := uint64(iter)
 		rng := rand.New(rand.NewPCG(seed, 7))
 		m := genModel(rng, []int{0, 1, 5, 300, 3000}[iter%5])
