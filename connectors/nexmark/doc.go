@@ -105,7 +105,10 @@
 //
 // Source and Generator are immutable and safe for concurrent use. A reader
 // is used by one goroutine at a time. Batches are allocated from
-// ReadOptions.Allocator and owned by the caller, who must Release them.
+// ReadOptions.Allocator and owned by the caller, who must Release them (from
+// any goroutine). A reader keeps the buffers of released batches (up to
+// 64 MiB) and reuses them for its next batches, so a steady pipeline does not
+// churn the allocator; Close gives them back to ReadOptions.Allocator.
 //
 // # Usage
 //

@@ -1,6 +1,10 @@
 package nexmark
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
 
 func BenchmarkMicroBid(b *testing.B) {
 	g, _ := NewGenerator(Config{})
@@ -35,29 +39,12 @@ func BenchmarkMicroPrice(b *testing.B) {
 	_ = s
 }
 
-// poolAlloc recycles freed buffers by exact capacity, to see what the
-// generator costs without heap churn.
-type poolAlloc struct{ free map[int][][]byte }
-
-func (p *poolAlloc) Allocate(n int) []byte {
-	if l := p.free[n]; len(l) > 0 {
-		b := l[len(l)-1]
-		p.free[n] = l[:len(l)-1]
-		return b
-	}
-	return make([]byte, n)
-}
-func (p *poolAlloc) Reallocate(n int, b []byte) []byte {
-	nb := p.Allocate(n)
-	copy(nb, b)
-	p.Free(b)
-	return nb
-}
-func (p *poolAlloc) Free(b []byte) { p.free[cap(b)] = append(p.free[cap(b)], b[:cap(b)]) }
-
-func BenchmarkMicroBidsPooled(b *testing.B) {
+// BenchmarkMicroBidsRecycled is the columnar bid path through Generator.Batch
+// with recycled memory, without the reader.
+func BenchmarkMicroBidsRecycled(b *testing.B) {
 	g, _ := NewGenerator(Config{})
-	mem := &poolAlloc{free: map[int][][]byte{}}
+	mem := newRecycler(memory.NewGoAllocator())
+	defer mem.close()
 	c0 := cpuTime()
 	var from int64
 	for range b.N {
