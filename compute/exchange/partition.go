@@ -137,7 +137,7 @@ func Take(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, idx []
 	ib.Release()
 	defer indices.Release()
 	ctx = compute.WithAllocator(ctx, mem)
-	res, err := compute.Take(ctx, *compute.DefaultTakeOptions(), compute.NewDatum(b), compute.NewDatum(indices))
+	res, err := compute.Take(ctx, *compute.DefaultTakeOptions(), compute.NewDatumWithoutOwning(b), compute.NewDatumWithoutOwning(indices))
 	if err != nil {
 		return nil, fmt.Errorf("exchange: take: %w", err)
 	}
