@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -548,6 +549,34 @@ func (c *compiler) regexpArg(call *Call, args []cnode, i int) (*regexp.Regexp, e
 	return re, nil
 }
 
+// requiredLiteral returns the longest literal that every match of pattern
+// must contain (from a top-level concatenation), or "" when there is none.
+// Checking it with strings.Contains first skips the regexp engine for most
+// non-matching rows.
+func requiredLiteral(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	lit := func(r *syntax.Regexp) string {
+		if r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 {
+			return string(r.Rune)
+		}
+		return ""
+	}
+	if re.Op != syntax.OpConcat {
+		return lit(re)
+	}
+	best := ""
+	for _, sub := range re.Sub {
+		if l := lit(sub); len(l) > len(best) {
+			best = l
+		}
+	}
+	return best
+}
+
 // buildRegexpExtract: REGEXP_EXTRACT(s, pattern[, group]); group 0 (the
 // default) is the whole match; NULL when there is no match or the group did
 // not take part in it.
@@ -570,8 +599,12 @@ func buildRegexpExtract(c *compiler, call *Call, args []cnode) (cnode, error) {
 		}
 	}
 	g := int(group)
+	must := requiredLiteral(re.String())
 	return c.row(call, []cnode{x}, tString, false, func(_ *evalCtx, a []scalar) (scalar, error) {
 		s := a[0].s
+		if must != "" && !strings.Contains(s, must) {
+			return scalar{null: true}, nil
+		}
 		if !re.MatchString(s) { // MatchString does not allocate; most rows stop here
 			return scalar{null: true}, nil
 		}
@@ -592,7 +625,11 @@ func buildRegexpLike(c *compiler, call *Call, args []cnode) (cnode, error) {
 	if err != nil {
 		return nil, err
 	}
+	must := requiredLiteral(re.String())
 	return c.row(call, []cnode{x}, tBool, false, func(_ *evalCtx, a []scalar) (scalar, error) {
+		if must != "" && !strings.Contains(a[0].s, must) {
+			return scalar{b: false}, nil
+		}
 		return scalar{b: re.MatchString(a[0].s)}, nil
 	}), nil
 }

@@ -300,7 +300,13 @@ func evalPair(ec *evalCtx, l, r cnode) (vec, vec, error) {
 }
 
 func (n *arithNode) eval(ec *evalCtx) (vec, error) {
-	lv, rv, err := evalPair(ec, n.l, n.r)
+	l, r := n.l, n.r
+	if n.t.ID() == arrow.FLOAT64 {
+		// Read integer operands directly instead of converting them into a
+		// temporary float64 array first.
+		l, r = intSource(l), intSource(r)
+	}
+	lv, rv, err := evalPair(ec, l, r)
 	if err != nil {
 		return vec{}, err
 	}
@@ -310,12 +316,29 @@ func (n *arithNode) eval(ec *evalCtx) (vec, error) {
 		return vec{c: scalar{null: true}}, nil
 	}
 	if lv.isConst() && rv.isConst() {
-		lv.arr = materialize(ec.mem, n.t, lv.c, ec.n)
+		lv.arr = materialize(ec.mem, n.l.dtype(), lv.c, ec.n)
+		l = n.l
 	}
 	valid, nulls := andValidity(ec.mem, ec.n, lv.arr, rv.arr)
 	if n.t.ID() == arrow.FLOAT64 {
 		buf, out := allocF64(ec.mem, ec.n)
-		arithF64(n.op, f64Of(lv), lv.c.f, f64Of(rv), rv.c.f, out)
+		lc, rc := lv.c.f, rv.c.f
+		if lv.isConst() && l != n.l {
+			lc = float64(lv.c.i)
+		}
+		if rv.isConst() && r != n.r {
+			rc = float64(rv.c.i)
+		}
+		switch la, ra := lv.arr, rv.arr; {
+		case isI64(la) && isI64(ra):
+			arithF(n.op, i64Of(lv), lc, i64Of(rv), rc, out)
+		case isI64(la):
+			arithF(n.op, i64Of(lv), lc, f64Of(rv), rc, out)
+		case isI64(ra):
+			arithF(n.op, f64Of(lv), lc, i64Of(rv), rc, out)
+		default:
+			arithF(n.op, f64Of(lv), lc, f64Of(rv), rc, out)
+		}
 		return vec{arr: makeArr(n.t, ec.n, valid, nulls, buf)}, nil
 	}
 	buf, out := allocI64(ec.mem, ec.n)
@@ -330,44 +353,58 @@ func (n *arithNode) eval(ec *evalCtx) (vec, error) {
 }
 
 func i64Of(v vec) []int64 {
-	if v.arr == nil {
-		return nil
+	if a, ok := v.arr.(*array.Int64); ok {
+		return a.Int64Values()
 	}
-	return v.arr.(*array.Int64).Int64Values()
+	return nil
 }
 
 func f64Of(v vec) []float64 {
-	if v.arr == nil {
-		return nil
+	if a, ok := v.arr.(*array.Float64); ok {
+		return a.Float64Values()
 	}
-	return v.arr.(*array.Float64).Float64Values()
+	return nil
 }
 
-// Operand shapes: a nil slice means "use the constant".
-func arithF64(op byte, a []float64, ac float64, b []float64, bc float64, o []float64) {
+// intSource returns the int64 node under an int64→float64 conversion.
+func intSource(n cnode) cnode {
+	if c, ok := n.(*convNode); ok && c.x.dtype().ID() == arrow.INT64 {
+		return c.x
+	}
+	return n
+}
+
+func isI64(a arrow.Array) bool {
+	_, ok := a.(*array.Int64)
+	return ok
+}
+
+// arithF is float64 arithmetic over int64 or float64 operand slices. A nil
+// slice means "use the constant".
+func arithF[A, B int64 | float64](op byte, a []A, ac float64, b []B, bc float64, o []float64) {
 	switch {
 	case a != nil && b != nil:
 		a, b = a[:len(o)], b[:len(o)]
 		switch op {
 		case '+':
 			for i := range o {
-				o[i] = a[i] + b[i]
+				o[i] = float64(a[i]) + float64(b[i])
 			}
 		case '-':
 			for i := range o {
-				o[i] = a[i] - b[i]
+				o[i] = float64(a[i]) - float64(b[i])
 			}
 		case '*':
 			for i := range o {
-				o[i] = a[i] * b[i]
+				o[i] = float64(a[i]) * float64(b[i])
 			}
 		case '/':
 			for i := range o {
-				o[i] = a[i] / b[i]
+				o[i] = float64(a[i]) / float64(b[i])
 			}
 		case '%':
 			for i := range o {
-				o[i] = math.Mod(a[i], b[i])
+				o[i] = math.Mod(float64(a[i]), float64(b[i]))
 			}
 		}
 	case b == nil:
@@ -375,23 +412,23 @@ func arithF64(op byte, a []float64, ac float64, b []float64, bc float64, o []flo
 		switch op {
 		case '+':
 			for i := range o {
-				o[i] = a[i] + bc
+				o[i] = float64(a[i]) + bc
 			}
 		case '-':
 			for i := range o {
-				o[i] = a[i] - bc
+				o[i] = float64(a[i]) - bc
 			}
 		case '*':
 			for i := range o {
-				o[i] = a[i] * bc
+				o[i] = float64(a[i]) * bc
 			}
 		case '/':
 			for i := range o {
-				o[i] = a[i] / bc
+				o[i] = float64(a[i]) / bc
 			}
 		case '%':
 			for i := range o {
-				o[i] = math.Mod(a[i], bc)
+				o[i] = math.Mod(float64(a[i]), bc)
 			}
 		}
 	default:
@@ -399,23 +436,23 @@ func arithF64(op byte, a []float64, ac float64, b []float64, bc float64, o []flo
 		switch op {
 		case '+':
 			for i := range o {
-				o[i] = ac + b[i]
+				o[i] = ac + float64(b[i])
 			}
 		case '-':
 			for i := range o {
-				o[i] = ac - b[i]
+				o[i] = ac - float64(b[i])
 			}
 		case '*':
 			for i := range o {
-				o[i] = ac * b[i]
+				o[i] = ac * float64(b[i])
 			}
 		case '/':
 			for i := range o {
-				o[i] = ac / b[i]
+				o[i] = ac / float64(b[i])
 			}
 		case '%':
 			for i := range o {
-				o[i] = math.Mod(ac, b[i])
+				o[i] = math.Mod(ac, float64(b[i]))
 			}
 		}
 	}
@@ -488,13 +525,9 @@ func (n *arithNode) arithI64(ec *evalCtx, valid *memory.Buffer, a []int64, ac in
 				return nil
 			}
 			if n.op == '/' {
-				for i := range o {
-					o[i] = a[i] / bc
-				}
+				divConst(a, bc, o)
 			} else {
-				for i := range o {
-					o[i] = a[i] % bc
-				}
+				modConst(a, bc, o)
 			}
 		}
 	default:
@@ -660,6 +693,9 @@ func (n *cmpNode) kids() []cnode         { return []cnode{n.l, n.r} }
 func (n *cmpNode) canFail() bool         { return anyFail(n.l, n.r) }
 
 func (n *cmpNode) eval(ec *evalCtx) (vec, error) {
+	if v, ok, err := n.fusedModCmp(ec); ok {
+		return v, err
+	}
 	lv, rv, err := evalPair(ec, n.l, n.r)
 	if err != nil {
 		return vec{}, err
@@ -784,7 +820,7 @@ func (n *logicNode) eval(ec *evalCtx) (vec, error) {
 	nb := bitutil.CeilByte(ec.n) / 8
 	lvals, lvalid := boolBits(ec.n, lv)
 	saved := ec.sel
-	if n.r.canFail() {
+	if n.r.canFail() || expensive(n.r) {
 		// Rows that the left side already decides need not be evaluated on the
 		// right: narrow the selection so they cannot raise errors.
 		sel := make([]byte, nb)
@@ -843,6 +879,21 @@ func (n *logicNode) eval(ec *evalCtx) (vec, error) {
 	}
 	nulls := ec.n - bitutil.CountSetBits(valid, 0, ec.n)
 	return vec{arr: makeArr(arrow.FixedWidthTypes.Boolean, ec.n, vb, nulls, vbuf)}, nil
+}
+
+// expensive reports whether n evaluates anything row at a time, so that
+// narrowing the selection pays off.
+func expensive(n cnode) bool {
+	switch n.(type) {
+	case *rowFn, *caseNode, *coalesceNode:
+		return true
+	}
+	for _, k := range n.kids() {
+		if expensive(k) {
+			return true
+		}
+	}
+	return false
 }
 
 type notNode struct{ x cnode }
@@ -1197,6 +1248,11 @@ func (n *rowFn) eval(ec *evalCtx) (vec, error) {
 		readers[i] = newReader(mustKind(a.dtype()), v)
 		allConst = allConst && v.isConst()
 	}
+	if !allConst {
+		if v, ok, err := n.evalOneArray(ec, vals); ok {
+			return v, err
+		}
+	}
 	args := make([]scalar, len(n.args))
 	rows := ec.n
 	if allConst {
@@ -1204,6 +1260,12 @@ func (n *rowFn) eval(ec *evalCtx) (vec, error) {
 	}
 	w := newWriter(ec.mem, n.t, rows)
 	for i := range rows {
+		if !allConst && ec.sel != nil && bitutil.BitIsNotSet(ec.sel, i) {
+			// The row's value is never used (an untaken CASE branch, the right
+			// side of a decided AND/OR): skip the work.
+			w.bld.AppendNull()
+			continue
+		}
 		anyNull := false
 		for j := range readers {
 			args[j] = readers[j].get(i)
