@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sluicedata/sluice/internal/clock"
+	"github.com/sluicedata/sluice/statestore"
 )
 
 // Kind says what a Message carries.
@@ -85,7 +86,7 @@ type OperatorContext struct {
 	MaxParallelism int
 	// KeyGroups is the half-open range of key groups [Start, End) that this
 	// subtask owns when its input is keyed.
-	KeyGroups KeyGroupRange
+	KeyGroups statestore.KeyGroupRange
 	// InputSchemas are the schemas of the operator's inputs, by input index.
 	InputSchemas []*arrow.Schema
 	// Allocator allocates every Arrow buffer the operator creates.
@@ -95,19 +96,6 @@ type OperatorContext struct {
 	// Logger carries job, node and subtask attributes.
 	Logger *slog.Logger
 }
-
-// KeyGroupRange is the half-open range of key groups [Start, End).
-type KeyGroupRange struct {
-	Start, End int
-}
-
-// Contains reports whether kg is in the range.
-func (r KeyGroupRange) Contains(kg int) bool { return kg >= r.Start && kg < r.End }
-
-// Len is the number of key groups in the range.
-func (r KeyGroupRange) Len() int { return r.End - r.Start }
-
-func (r KeyGroupRange) String() string { return fmt.Sprintf("[%d,%d)", r.Start, r.End) }
 
 // Operator processes the batches and control events of one subtask. The
 // runtime calls its methods from a single goroutine, in stream order.

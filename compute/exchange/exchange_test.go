@@ -24,15 +24,15 @@ func TestKeyGroupRanges(t *testing.T) {
 			next := 0
 			for s := 0; s < par; s++ {
 				r := exchange.KeyGroupRangeFor(s, par, maxPar)
-				if r.Start != next || r.Len() < 1 {
+				if int(r.Start) != next || r.Len() < 1 {
 					t.Fatalf("K=%d p=%d: subtask %d has %v, want it to start at %d and be non-empty", maxPar, par, s, r, next)
 				}
-				for kg := r.Start; kg < r.End; kg++ {
+				for kg := int(r.Start); kg < int(r.End); kg++ {
 					if got := exchange.SubtaskFor(kg, par, maxPar); got != s {
 						t.Fatalf("K=%d p=%d: SubtaskFor(%d) = %d, want %d", maxPar, par, kg, got, s)
 					}
 				}
-				next = r.End
+				next = int(r.End)
 			}
 			if next != maxPar {
 				t.Fatalf("K=%d p=%d: ranges end at %d", maxPar, par, next)

@@ -8,20 +8,20 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/zeebo/xxh3"
 
-	"github.com/sluicedata/sluice/compute"
+	"github.com/sluicedata/sluice/statestore"
 )
 
 // MaxKeyGroups is the largest supported max parallelism. State keys carry the
 // key group in two bytes.
-const MaxKeyGroups = 1 << 15
+const MaxKeyGroups = statestore.MaxKeyGroups
 
 // KeyGroupRangeFor returns the key groups that subtask owns when an operator
 // with maxParallelism key groups runs with the given parallelism. The ranges
 // of all subtasks are contiguous, disjoint and cover [0, maxParallelism).
-func KeyGroupRangeFor(subtask, parallelism, maxParallelism int) compute.KeyGroupRange {
+func KeyGroupRangeFor(subtask, parallelism, maxParallelism int) statestore.KeyGroupRange {
 	start := (subtask*maxParallelism + parallelism - 1) / parallelism
 	end := ((subtask+1)*maxParallelism + parallelism - 1) / parallelism
-	return compute.KeyGroupRange{Start: start, End: end}
+	return statestore.KeyGroupRange{Start: uint16(start), End: uint16(end)}
 }
 
 // SubtaskFor returns the subtask that owns key group kg. It is the inverse of

@@ -39,7 +39,7 @@ func keyGroupOwner(t *testing.T, key int64, parallelism, maxPar int) int {
 	}
 	kg := exchange.KeyGroupOf(h[0], maxPar)
 	for s := 0; s < parallelism; s++ {
-		if exchange.KeyGroupRangeFor(s, parallelism, maxPar).Contains(kg) {
+		if exchange.KeyGroupRangeFor(s, parallelism, maxPar).Contains(uint16(kg)) {
 			return s
 		}
 	}
