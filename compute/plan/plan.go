@@ -334,16 +334,17 @@ func (b *builder) typeNodes() {
 		var in *arrow.Schema
 		if len(n.GetInputs()) == 1 {
 			in = b.schemas[b.byID[n.GetInputs()[0]]]
-			if in == nil { // the input failed to type; its error is reported
-				continue
-			}
+		}
+		_, isSink := n.GetKind().(*sluicev1.Node_Sink)
+		if in == nil && len(n.GetInputs()) == 1 && !isSink {
+			continue // the input failed to type, and that error is reported
 		}
 		phys := &Node{ID: n.GetId(), Kind: Transform, Parallelism: b.parallelism(n)}
 		switch k := n.GetKind().(type) {
 		case *sluicev1.Node_Source:
 			src, err := connectors.NewSource(k.Source.GetConnector(), k.Source.GetOptions().AsMap())
 			if err != nil {
-				b.fail("%s: source: %w", ref, err)
+				b.fail("%s: %w", ref, err)
 				continue
 			}
 			phys.Kind, phys.Source, phys.Schema = Source, src, src.Schema()
@@ -386,8 +387,11 @@ func (b *builder) typeNodes() {
 		case *sluicev1.Node_Sink:
 			sink, err := connectors.NewSink(k.Sink.GetConnector(), k.Sink.GetOptions().AsMap())
 			if err != nil {
-				b.fail("%s: sink: %w", ref, err)
+				b.fail("%s: %w", ref, err)
 				continue
+			}
+			if in == nil {
+				continue // options checked; the input's error is reported
 			}
 			if err := sink.Check(in); err != nil {
 				b.fail("%s: sink %q: %w", ref, k.Sink.GetConnector(), err)
