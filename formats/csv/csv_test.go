@@ -50,7 +50,7 @@ func TestRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(buf.String(), "i,s\n") {
 		t.Fatalf("no header: %q", buf.String())
 	}
-	r := arrowcsv.NewReader(&buf, schema, arrowcsv.WithHeader(true), arrowcsv.WithNullReader(true, ""), arrowcsv.WithAllocator(mem))
+	r := arrowcsv.NewReader(&buf, schema, arrowcsv.WithHeader(true), arrowcsv.WithNullReader(true, ""), arrowcsv.WithAllocator(mem), arrowcsv.WithChunk(-1))
 	defer r.Release()
 	if !r.Next() {
 		t.Fatalf("no batch read back: %v", r.Err())
