@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -20,8 +23,9 @@ func newBenchCmd() *cobra.Command {
 
 func newBenchNexmarkCmd() *cobra.Command {
 	var (
-		cfg     bench.NexmarkConfig
-		queries string
+		cfg        bench.NexmarkConfig
+		queries    string
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "nexmark",
@@ -32,6 +36,17 @@ func newBenchNexmarkCmd() *cobra.Command {
 				if q = strings.TrimSpace(q); q != "" {
 					cfg.Queries = append(cfg.Queries, q)
 				}
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
 			}
 			_, err := bench.RunNexmark(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
@@ -45,5 +60,6 @@ func newBenchNexmarkCmd() *cobra.Command {
 	f.IntVar(&cfg.Parallelism, "parallelism", 1, "parallelism of every node")
 	f.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on each run")
 	f.StringVar(&cfg.ReportPath, "report", "", "write a JSON report to this path")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this path")
 	return cmd
 }
