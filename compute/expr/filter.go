@@ -82,7 +82,7 @@ func takeArray(mem memory.Allocator, a arrow.Array, idx []int32, mask []byte) (a
 			valid, nulls := gatherValidity(mem, a, idx)
 			width := fw.BitWidth() / 8
 			buf := allocBuf(mem, k*width)
-			src, dst := d.Buffers()[1].Bytes(), buf.Bytes()
+			src, dst := bufBytes(a, 1), buf.Bytes()
 			switch width {
 			case 1:
 				gather(typedSlice[uint8](src, d.Offset(), a.Len()), idx, typedSlice[uint8](dst, 0, k))
@@ -98,7 +98,7 @@ func takeArray(mem memory.Allocator, a arrow.Array, idx []int32, mask []byte) (a
 			if dt.ID() == arrow.BOOL {
 				valid, nulls := gatherValidity(mem, a, idx)
 				buf := allocBitmap(mem, k)
-				src, o := d.Buffers()[1].Bytes(), buf.Bytes()
+				src, o := bufBytes(a, 1), buf.Bytes()
 				for j, i := range idx {
 					if bitutil.BitIsSet(src, d.Offset()+int(i)) {
 						o[j>>3] |= 1 << (j & 7)
@@ -111,7 +111,7 @@ func takeArray(mem memory.Allocator, a arrow.Array, idx []int32, mask []byte) (a
 	switch dt.ID() {
 	case arrow.STRING, arrow.BINARY:
 		valid, nulls := gatherValidity(mem, a, idx)
-		offs := typedSlice[int32](d.Buffers()[1].Bytes(), d.Offset(), a.Len()+1)
+		offs := typedSlice[int32](bufBytes(a, 1), d.Offset(), a.Len()+1)
 		var total int
 		for _, i := range idx {
 			total += int(offs[i+1] - offs[i])

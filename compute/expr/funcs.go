@@ -846,7 +846,7 @@ func timeField(field string, t arrow.DataType) func(_ *evalCtx, a []scalar) (sca
 		case "epoch":
 			return scalar{i: floorDiv(v, ps)}, nil
 		case "dow":
-			return scalar{i: (floorDiv(v, day)+4)%7 + 1}, nil // 1970-01-01 was a Thursday (5)
+			return scalar{i: floorMod(floorDiv(v, day)+4, 7) + 1}, nil // 1970-01-01 was a Thursday (5)
 		}
 		tm := time.Unix(floorDiv(v, ps), 0).UTC()
 		switch field {

@@ -310,8 +310,8 @@ func (n *arithNode) eval(ec *evalCtx) (vec, error) {
 	if err != nil {
 		return vec{}, err
 	}
-	defer lv.release()
-	defer rv.release()
+	defer func() { lv.release() }()
+	defer func() { rv.release() }()
 	if lv.isNullConst() || rv.isNullConst() {
 		return vec{c: scalar{null: true}}, nil
 	}
@@ -700,8 +700,8 @@ func (n *cmpNode) eval(ec *evalCtx) (vec, error) {
 	if err != nil {
 		return vec{}, err
 	}
-	defer lv.release()
-	defer rv.release()
+	defer func() { lv.release() }()
+	defer func() { rv.release() }()
 	if lv.isNullConst() || rv.isNullConst() {
 		return vec{c: scalar{null: true}}, nil
 	}
@@ -780,8 +780,12 @@ func boolBits(n int, v vec) (vals, valid []byte) {
 	}
 	d := v.arr.Data()
 	off := d.Offset()
-	vals = d.Buffers()[1].Bytes()
-	if off != 0 {
+	vals = bufBytes(v.arr, 1)
+	if len(vals) < nb {
+		c := make([]byte, nb)
+		copy(c, vals)
+		vals = c
+	} else if off != 0 {
 		c := make([]byte, nb)
 		bitutil.CopyBitmap(vals, off, n, c, 0)
 		vals = c
@@ -811,7 +815,7 @@ func (n *logicNode) eval(ec *evalCtx) (vec, error) {
 	if err != nil {
 		return vec{}, err
 	}
-	defer lv.release()
+	defer func() { lv.release() }()
 	// Short-circuit: a constant left side decides alone when it is FALSE (AND)
 	// or TRUE (OR).
 	if lv.isConst() && !lv.c.null && lv.c.b != n.and {
@@ -844,7 +848,7 @@ func (n *logicNode) eval(ec *evalCtx) (vec, error) {
 	if err != nil {
 		return vec{}, err
 	}
-	defer rv.release()
+	defer func() { rv.release() }()
 	rvals, rvalid := boolBits(ec.n, rv)
 	vbuf := allocBitmap(ec.mem, ec.n)
 	out := vbuf.Bytes()

@@ -217,6 +217,16 @@ func onlyOneWithNulls(arrs []arrow.Array) bool {
 	return c == 1
 }
 
+// bufBytes returns the bytes of buffer i of a, nil when it is absent (as in
+// some zero-length arrays).
+func bufBytes(a arrow.Array, i int) []byte {
+	bs := a.Data().Buffers()
+	if i >= len(bs) || bs[i] == nil {
+		return nil
+	}
+	return bs[i].Bytes()
+}
+
 // ---- reading values generically (for the row-at-a-time paths) ----
 
 type reader struct {
@@ -246,11 +256,11 @@ func newReader(k kind, v vec) reader {
 	case *array.Float64:
 		r.f64 = a.Float64Values()
 	case *array.Timestamp:
-		r.i64 = arrow.Int64Traits.CastFromBytes(a.Data().Buffers()[1].Bytes())[a.Data().Offset():]
+		r.i64 = arrow.Int64Traits.CastFromBytes(bufBytes(a, 1))[a.Data().Offset():]
 	case *array.Date32:
-		r.i32 = arrow.Int32Traits.CastFromBytes(a.Data().Buffers()[1].Bytes())[a.Data().Offset():]
+		r.i32 = arrow.Int32Traits.CastFromBytes(bufBytes(a, 1))[a.Data().Offset():]
 	case *array.Boolean:
-		r.bits, r.boff = a.Data().Buffers()[1].Bytes(), a.Data().Offset()
+		r.bits, r.boff = bufBytes(a, 1), a.Data().Offset()
 	case *array.String:
 		r.str = a
 	case *array.Null:
