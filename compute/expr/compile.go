@@ -130,6 +130,10 @@ func (c *compiler) compileCanon(n Node) (cnode, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x.dtype().ID() == arrow.NULL {
+		// A column of the Null type is a NULL constant to every operator.
+		return nullConst(arrow.Null), nil
+	}
 	return c.canon(x), nil
 }
 
