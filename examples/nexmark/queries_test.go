@@ -138,10 +138,12 @@ var models = []queryModel{
 		columns: []column{{name: "auction"}, {name: "bidder"}, {name: "price", float: true}, {name: "bidTimeType"},
 			{name: "dateTime"}, {name: "extra"}, {name: "c_counts"}},
 		eval: func(b nexmark.Bid) ([]any, bool) {
-			// The WHERE clause in exact (decimal) arithmetic: 0.908 * p > 1e6
-			// is 908 * p > 1e9. No integer price is near enough to either
-			// bound for float rounding to matter.
-			if !(908*b.Price > 1_000_000_000 && 908*b.Price < 50_000_000_000) {
+			// The WHERE clause in exact (decimal) arithmetic, without
+			// overflow: for an integer p, 908p > 1e9 iff p > floor(1e9/908),
+			// and 908p < 5e10 iff p <= floor((5e10-1)/908). No integer
+			// price is near enough to either bound for float rounding to
+			// matter.
+			if !(b.Price > 1_000_000_000/908 && b.Price <= (50_000_000_000-1)/908) {
 				return nil, false
 			}
 			t := ts(b.DateTime)
