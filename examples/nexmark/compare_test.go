@@ -69,6 +69,10 @@ func TestSQLHelpers(t *testing.T) {
 		{"a/b/", 2, ""},
 		{"a", 0, "a"},
 		{"a", -1, nil},
+		{"", 0, nil},
+		{"", 3, nil},
+		{"/", 0, ""},
+		{"/", 1, ""},
 	} {
 		if got := splitIndex(tc.s, "/", tc.idx); got != tc.want {
 			t.Errorf("SPLIT_INDEX(%q, '/', %d) = %#v, want %#v", tc.s, tc.idx, got, tc.want)
