@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -50,9 +51,17 @@ type Message struct {
 	Batch arrow.RecordBatch
 	// Watermark is set for KindWatermark.
 	Watermark time.Time
+	// Idle, with KindWatermark, says the sender is idle: it stops holding
+	// back the combined watermark until it sends a batch or a watermark
+	// again. Watermark is then unset.
+	Idle bool
 	// Barrier is set for KindBarrier.
 	Barrier Barrier
 }
+
+// MaxWatermark is the watermark sent when an input ends: every event time is
+// before it, so every event-time timer fires.
+var MaxWatermark = time.UnixMilli(math.MaxInt64).UTC()
 
 // Barrier marks the point in a stream where checkpoint CheckpointID is taken.
 type Barrier struct {
@@ -119,6 +128,19 @@ type Operator interface {
 	// Close releases resources. It is always called once, after Open
 	// succeeded, whatever happened.
 	Close() error
+}
+
+// ProcessingTimeOperator is implemented by operators that act on processing
+// time (processing-time windows and timers, state TTL sweeps). After every
+// event the runtime asks for the next deadline and calls OnProcessingTime,
+// from the operator's goroutine, once the injected clock reaches it.
+type ProcessingTimeOperator interface {
+	Operator
+	// NextProcessingTime returns the earliest time the operator wants to be
+	// called at, and false if it wants no call.
+	NextProcessingTime() (time.Time, bool)
+	// OnProcessingTime is called when the clock has reached the deadline.
+	OnProcessingTime(ctx context.Context, now time.Time, out Emitter) error
 }
 
 // Stateless provides no-op implementations of the Operator methods that

@@ -108,6 +108,21 @@ type Node struct {
 	Sink connectors.Sink
 	// NewOperator builds one operator instance per subtask of a Transform node.
 	NewOperator func() (compute.Operator, error)
+	// Watermark is the event-time strategy of a Source node; nil when the
+	// source has no event time.
+	Watermark *WatermarkStrategy
+}
+
+// WatermarkStrategy says how a source derives event time and watermarks.
+type WatermarkStrategy struct {
+	// Column is the index of the event-time column (a timestamp).
+	Column int
+	// Delay is the bounded out-of-orderness: watermark = max time - Delay.
+	Delay time.Duration
+	// Expr, when set, computes each row's watermark candidate instead.
+	Expr *expr.Expr
+	// IdleTimeout marks a split idle after this long without rows; zero: never.
+	IdleTimeout time.Duration
 }
 
 // Edge connects two nodes.
@@ -348,6 +363,13 @@ func (b *builder) typeNodes() {
 				continue
 			}
 			phys.Kind, phys.Source, phys.Schema = Source, src, src.Schema()
+			if wm := k.Source.GetWatermark(); wm != nil {
+				strategy, ok := b.watermark(ref, wm, phys.Schema)
+				if !ok {
+					continue
+				}
+				phys.Watermark = strategy
+			}
 		case *sluicev1.Node_Filter:
 			cond := k.Filter.GetCondition()
 			if strings.TrimSpace(cond) == "" {
@@ -406,6 +428,57 @@ func (b *builder) typeNodes() {
 		b.schemas[i] = phys.Schema
 		b.phys[i] = phys
 	}
+}
+
+func (b *builder) watermark(ref string, wm *sluicev1.WatermarkSpec, schema *arrow.Schema) (*WatermarkStrategy, bool) {
+	s := &WatermarkStrategy{}
+	ok := true
+	idx := schema.FieldIndices(wm.GetColumn())
+	switch {
+	case wm.GetColumn() == "":
+		b.fail("%s: source.watermark.column: the event-time column is required", ref)
+		ok = false
+	case len(idx) == 0:
+		b.fail("%s: source.watermark.column: no column %q in the source (columns: %s)", ref, wm.GetColumn(), columnNames(schema))
+		ok = false
+	case schema.Field(idx[0]).Type.ID() != arrow.TIMESTAMP:
+		b.fail("%s: source.watermark.column: column %q has type %s, want a timestamp", ref, wm.GetColumn(), schema.Field(idx[0]).Type)
+		ok = false
+	default:
+		s.Column = idx[0]
+	}
+	if d := wm.GetMaxOutOfOrderness(); d != nil {
+		if err := d.CheckValid(); err != nil || d.AsDuration() < 0 {
+			b.fail("%s: source.watermark.max_out_of_orderness: %s must be a non-negative duration", ref, d.AsDuration())
+			ok = false
+		}
+		s.Delay = d.AsDuration()
+	}
+	if src := wm.GetExpr(); src != "" {
+		if s.Delay != 0 {
+			b.fail("%s: source.watermark: set either max_out_of_orderness or expr, not both", ref)
+			ok = false
+		}
+		e, err := expr.Compile(src, schema)
+		switch {
+		case err != nil:
+			b.fail("%s: source.watermark.expr: %w", ref, err)
+			ok = false
+		case e.DataType().ID() != arrow.TIMESTAMP:
+			b.fail("%s: source.watermark.expr: %q has type %s, want a timestamp", ref, src, e.DataType())
+			ok = false
+		default:
+			s.Expr = e
+		}
+	}
+	if d := wm.GetIdleTimeout(); d != nil {
+		if err := d.CheckValid(); err != nil || d.AsDuration() < 0 {
+			b.fail("%s: source.watermark.idle_timeout: %s must be a non-negative duration", ref, d.AsDuration())
+			ok = false
+		}
+		s.IdleTimeout = d.AsDuration()
+	}
+	return s, ok
 }
 
 func (b *builder) project(ref string, p *sluicev1.ProjectNode, in *arrow.Schema) (*arrow.Schema, []*expr.Expr, bool) {

@@ -60,6 +60,7 @@ type inChannel struct {
 	input     int // which of the operator's inputs it feeds
 	ended     bool
 	blocked   bool // holding back behind a barrier
+	idle      bool // the sender is idle: it does not hold back the watermark
 	watermark time.Time
 }
 
@@ -71,6 +72,7 @@ type inputGate struct {
 	open   int // channels that have not ended
 
 	watermark time.Time // last combined watermark returned
+	idle      bool      // every open channel is idle, and downstream was told
 	// barrier alignment
 	aligning bool
 	barrier  compute.Barrier
@@ -126,8 +128,15 @@ func (g *inputGate) poll() (ev gateEvent, ok bool) {
 func (g *inputGate) handle(c *inChannel, m compute.Message) (gateEvent, bool) {
 	switch m.Kind {
 	case compute.KindBatch:
+		c.idle = false
+		g.idle = false
 		return gateEvent{Message: m, input: c.input}, true
 	case compute.KindWatermark:
+		if m.Idle {
+			c.idle = true
+			return g.combinedWatermark()
+		}
+		c.idle = false
 		if m.Watermark.After(c.watermark) {
 			c.watermark = m.Watermark
 		}
@@ -169,20 +178,33 @@ func (g *inputGate) checkAligned() (gateEvent, bool) {
 	return gateEvent{Message: compute.Message{Kind: compute.KindBarrier, Barrier: g.barrier}}, true
 }
 
-// combinedWatermark returns a watermark event when the minimum over open
-// channels has advanced.
+// combinedWatermark returns a watermark event when the minimum over open,
+// active channels has advanced, or an idle event when every open channel has
+// become idle.
 func (g *inputGate) combinedWatermark() (gateEvent, bool) {
 	var min time.Time
-	first := true
+	first, open := true, 0
 	for _, c := range g.chans {
 		if c.ended {
+			continue
+		}
+		open++
+		if c.idle {
 			continue
 		}
 		if first || c.watermark.Before(min) {
 			min, first = c.watermark, false
 		}
 	}
-	if first || !min.After(g.watermark) {
+	if first {
+		if open > 0 && !g.idle {
+			g.idle = true
+			return gateEvent{Message: compute.Message{Kind: compute.KindWatermark, Idle: true}}, true
+		}
+		return gateEvent{}, false
+	}
+	g.idle = false
+	if !min.After(g.watermark) {
 		return gateEvent{}, false
 	}
 	g.watermark = min

@@ -15,9 +15,11 @@ import (
 
 	"github.com/sluicedata/sluice/compute/computetest"
 	"github.com/sluicedata/sluice/compute/exchange"
+	"github.com/sluicedata/sluice/compute/plan"
 	"github.com/sluicedata/sluice/compute/runtime"
 	"github.com/sluicedata/sluice/compute/stream"
 	_ "github.com/sluicedata/sluice/connectors/blackhole"
+	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
 	"github.com/sluicedata/sluice/internal/clock"
 )
 
@@ -235,3 +237,7 @@ func TestLinger(t *testing.T) {
 		t.Fatalf("Wait() = %v", err)
 	}
 }
+
+func buildErr(spec *sluicev1.JobSpec) (*plan.Plan, error) { return plan.Build(spec) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sluicedata/sluice/compute"
 	"github.com/sluicedata/sluice/compute/exchange"
@@ -36,6 +37,11 @@ type task struct {
 
 	linger      clock.Timer
 	lingerArmed bool
+
+	// Processing-time callbacks of the chain's operators.
+	ptOps      []int // indices into ops of ProcessingTimeOperators
+	ptTimer    clock.Timer
+	ptDeadline time.Time // when ptTimer fires; zero when disarmed
 }
 
 func (t *task) name() string {
@@ -108,6 +114,68 @@ func (t *task) open(ctx context.Context) error {
 		t.emitters[i] = &opEmitter{t: t, i: i}
 	}
 	t.emitters[len(t.ops)] = &outEmitter{t: t}
+	for i, op := range t.ops {
+		if _, ok := op.(compute.ProcessingTimeOperator); ok {
+			t.ptOps = append(t.ptOps, i)
+		}
+	}
+	return nil
+}
+
+// armProcessingTime points the processing-time timer at the earliest
+// deadline any operator of the chain asked for.
+func (t *task) armProcessingTime() {
+	if len(t.ptOps) == 0 {
+		return
+	}
+	var next time.Time
+	for _, i := range t.ptOps {
+		if d, ok := t.ops[i].(compute.ProcessingTimeOperator).NextProcessingTime(); ok && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	if next.Equal(t.ptDeadline) {
+		return
+	}
+	if t.ptTimer != nil && !t.ptDeadline.IsZero() {
+		t.ptTimer.Stop()
+	}
+	t.ptDeadline = next
+	if next.IsZero() {
+		return
+	}
+	d := next.Sub(t.job.opts.Clock.Now())
+	if t.ptTimer == nil {
+		t.ptTimer = t.job.opts.Clock.NewTimer(d)
+	} else {
+		select { // drop a fire of the previous deadline
+		case <-t.ptTimer.C():
+		default:
+		}
+		t.ptTimer.Reset(d)
+	}
+}
+
+func (t *task) processingTimeC() <-chan time.Time {
+	if t.ptDeadline.IsZero() {
+		return nil
+	}
+	return t.ptTimer.C()
+}
+
+// onProcessingTime calls every operator whose deadline has come, in chain order.
+func (t *task) onProcessingTime(ctx context.Context) error {
+	t.ptDeadline = time.Time{}
+	now := t.job.opts.Clock.Now()
+	for _, i := range t.ptOps {
+		op := t.ops[i].(compute.ProcessingTimeOperator)
+		if d, ok := op.NextProcessingTime(); ok && !d.After(now) {
+			if err := op.OnProcessingTime(ctx, now, t.emitters[i+1]); err != nil {
+				return wrapNodeErr(t.opNodes[i], t.subtask, err)
+			}
+		}
+	}
+	t.armProcessingTime()
 	return nil
 }
 
@@ -120,6 +188,9 @@ func (t *task) close() error {
 	}
 	if t.linger != nil {
 		t.linger.Stop()
+	}
+	if t.ptTimer != nil {
+		t.ptTimer.Stop()
 	}
 	return err
 }
@@ -306,6 +377,7 @@ func (t *task) broadcast(ctx context.Context, m compute.Message) error {
 // runGate processes the task's input gate until end of input.
 func (t *task) runGate(ctx context.Context) error {
 	g := t.gate
+	t.armProcessingTime()
 	for {
 		ev, ok := g.poll()
 		if !ok {
@@ -313,6 +385,10 @@ func (t *task) runGate(ctx context.Context) error {
 			case <-g.notify:
 			case <-t.lingerC():
 				if err := t.onLinger(ctx); err != nil {
+					return err
+				}
+			case <-t.processingTimeC():
+				if err := t.onProcessingTime(ctx); err != nil {
 					return err
 				}
 			case <-ctx.Done():
@@ -325,6 +401,10 @@ func (t *task) runGate(ctx context.Context) error {
 		case compute.KindBatch:
 			err = t.process(ctx, ev.Batch)
 		case compute.KindWatermark:
+			if ev.Idle {
+				err = t.broadcast(ctx, ev.Message)
+				break
+			}
 			err = t.watermark(ctx, ev.Watermark)
 		case compute.KindBarrier:
 			err = t.barrier(ctx, ev.Barrier)
@@ -334,13 +414,18 @@ func (t *task) runGate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		t.armProcessingTime()
 	}
 }
 
 // splitEvent is what a split reader goroutine hands to its source task.
 type splitEvent struct {
+	split int
 	batch arrow.RecordBatch
 	err   error // io.EOF when the split is exhausted
+	// wm is the split's watermark candidate after batch, when hasWM.
+	wm    time.Time
+	hasWM bool
 }
 
 // runSource reads the task's splits until all are exhausted. Each split is read
@@ -352,7 +437,7 @@ func (t *task) runSource(ctx context.Context) error {
 	events := make(chan splitEvent, 2*len(t.splits)+1)
 	done := make(chan struct{})
 	readersLeft := len(t.splits)
-	for _, s := range t.splits {
+	for i, s := range t.splits {
 		r, err := head.Source.Open(ctx, s, nil, connectors.ReadOptions{
 			Allocator: t.job.opts.Allocator,
 			BatchSize: p.BatchSize,
@@ -363,7 +448,7 @@ func (t *task) runSource(ctx context.Context) error {
 			stopReaders()
 			return fmt.Errorf("node %q subtask %d: open split %q: %w", head.ID, t.subtask, s.ID, err)
 		}
-		go readSplit(readCtx, r, events, done)
+		go readSplit(readCtx, i, r, head.Watermark, t.job.opts.Allocator, events, done)
 	}
 	defer func() {
 		stopReaders()
@@ -389,19 +474,84 @@ func (t *task) runSource(ctx context.Context) error {
 			}
 		}
 	}()
+	clk := t.job.opts.Clock
+	var wms *sourceWatermarks
+	var idleTimer clock.Timer
+	var idleC <-chan time.Time
+	armIdle := func() {}
+	if head.Watermark != nil {
+		wms = newSourceWatermarks(head.Watermark, len(t.splits), clk.Now())
+		armIdle = func() {
+			next, ok := wms.markIdle(clk.Now())
+			if !ok {
+				idleC = nil
+				return
+			}
+			if idleTimer == nil {
+				idleTimer = clk.NewTimer(next.Sub(clk.Now()))
+			} else {
+				idleTimer.Stop()
+				idleTimer.Reset(next.Sub(clk.Now()))
+			}
+			idleC = idleTimer.C()
+		}
+		defer func() {
+			if idleTimer != nil {
+				idleTimer.Stop()
+			}
+		}()
+		armIdle()
+	}
+	// emitWatermark sends what the splits' watermarks now allow.
+	emitWatermark := func() error {
+		if wms == nil {
+			return nil
+		}
+		wm, advance, goIdle := wms.next()
+		switch {
+		case advance:
+			return t.watermark(ctx, wm)
+		case goIdle:
+			return t.broadcast(ctx, compute.Message{Kind: compute.KindWatermark, Idle: true})
+		}
+		return nil
+	}
 	live := len(t.splits)
+	t.armProcessingTime()
 	for live > 0 {
 		select {
 		case ev := <-events:
 			switch {
 			case ev.err == io.EOF:
 				live--
+				if wms != nil {
+					wms.end(ev.split)
+				}
 			case ev.err != nil:
 				return fmt.Errorf("node %q subtask %d: read: %w", head.ID, t.subtask, ev.err)
 			default:
 				if err := t.process(ctx, ev.batch); err != nil {
 					return err
 				}
+				if wms != nil {
+					wms.observe(ev.split, ev.wm, ev.hasWM, clk.Now())
+					if idleC == nil {
+						armIdle()
+					}
+				}
+			}
+			if err := emitWatermark(); err != nil {
+				return err
+			}
+			t.armProcessingTime()
+		case <-t.processingTimeC():
+			if err := t.onProcessingTime(ctx); err != nil {
+				return err
+			}
+		case <-idleC:
+			armIdle()
+			if err := emitWatermark(); err != nil {
+				return err
 			}
 		case <-t.lingerC():
 			if err := t.onLinger(ctx); err != nil {
@@ -411,27 +561,47 @@ func (t *task) runSource(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 	}
+	// The input has ended: every event-time timer downstream may fire.
+	if err := t.watermark(ctx, compute.MaxWatermark); err != nil {
+		return err
+	}
 	return t.finish(ctx)
 }
 
-func readSplit(ctx context.Context, r connectors.SplitReader, events chan<- splitEvent, done chan<- struct{}) {
+// readSplit reads split i until it ends, handing batches (with their
+// watermark candidates) to the source task.
+func readSplit(ctx context.Context, i int, r connectors.SplitReader, wm *plan.WatermarkStrategy, mem memory.Allocator, events chan<- splitEvent, done chan<- struct{}) {
 	defer func() { done <- struct{}{} }()
 	defer r.Close()
+	send := func(ev splitEvent) bool {
+		select {
+		case events <- ev:
+			return true
+		case <-ctx.Done():
+			if ev.batch != nil {
+				ev.batch.Release()
+			}
+			return false
+		}
+	}
 	for {
 		b, err := r.Next(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				select {
-				case events <- splitEvent{err: err}:
-				case <-ctx.Done():
-				}
+				send(splitEvent{split: i, err: err})
 			}
 			return
 		}
-		select {
-		case events <- splitEvent{batch: b}:
-		case <-ctx.Done():
-			b.Release()
+		ev := splitEvent{split: i, batch: b}
+		if wm != nil {
+			ev.wm, ev.hasWM, err = watermarkCandidate(ctx, mem, wm, b)
+			if err != nil {
+				b.Release()
+				send(splitEvent{split: i, err: err})
+				return
+			}
+		}
+		if !send(ev) {
 			return
 		}
 	}

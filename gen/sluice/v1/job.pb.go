@@ -354,7 +354,10 @@ type SourceNode struct {
 	// Registered source connector name, for example "nexmark".
 	Connector string `protobuf:"bytes,1,opt,name=connector,proto3" json:"connector,omitempty"`
 	// Connector options; each connector documents its own.
-	Options       *structpb.Struct `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	Options *structpb.Struct `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	// Event time and watermarks. Without it the source's rows have no event
+	// time and only processing-time operators can follow.
+	Watermark     *WatermarkSpec `protobuf:"bytes,3,opt,name=watermark,proto3" json:"watermark,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -403,6 +406,94 @@ func (x *SourceNode) GetOptions() *structpb.Struct {
 	return nil
 }
 
+func (x *SourceNode) GetWatermark() *WatermarkSpec {
+	if x != nil {
+		return x.Watermark
+	}
+	return nil
+}
+
+// WatermarkSpec says which column holds a row's event time and how the
+// source's watermark follows it. Watermarks are generated per split, combined
+// as the minimum over a subtask's active splits, and end at the maximum time
+// when the input ends.
+type WatermarkSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A timestamp column of the source's schema holding each row's event time.
+	// Required.
+	Column string `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	// Bounded out-of-orderness: the watermark trails the largest event time
+	// seen by this much. Zero means timestamps ascend (monotonous watermarks).
+	MaxOutOfOrderness *durationpb.Duration `protobuf:"bytes,2,opt,name=max_out_of_orderness,json=maxOutOfOrderness,proto3" json:"max_out_of_orderness,omitempty"`
+	// Instead of max_out_of_orderness: a timestamp expression computing each
+	// row's watermark candidate, for example "dateTime - INTERVAL '4' SECOND";
+	// the watermark is the largest candidate seen.
+	Expr string `protobuf:"bytes,3,opt,name=expr,proto3" json:"expr,omitempty"`
+	// A split that delivers no rows for this long (processing time) is idle and
+	// stops holding back the watermark until it delivers again. Zero: never idle.
+	IdleTimeout   *durationpb.Duration `protobuf:"bytes,4,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatermarkSpec) Reset() {
+	*x = WatermarkSpec{}
+	mi := &file_sluice_v1_job_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatermarkSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatermarkSpec) ProtoMessage() {}
+
+func (x *WatermarkSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatermarkSpec.ProtoReflect.Descriptor instead.
+func (*WatermarkSpec) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WatermarkSpec) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *WatermarkSpec) GetMaxOutOfOrderness() *durationpb.Duration {
+	if x != nil {
+		return x.MaxOutOfOrderness
+	}
+	return nil
+}
+
+func (x *WatermarkSpec) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
+func (x *WatermarkSpec) GetIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return nil
+}
+
 // FilterNode keeps the rows for which condition is true (NULL counts as false).
 type FilterNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -414,7 +505,7 @@ type FilterNode struct {
 
 func (x *FilterNode) Reset() {
 	*x = FilterNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[4]
+	mi := &file_sluice_v1_job_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +517,7 @@ func (x *FilterNode) String() string {
 func (*FilterNode) ProtoMessage() {}
 
 func (x *FilterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[4]
+	mi := &file_sluice_v1_job_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +530,7 @@ func (x *FilterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterNode.ProtoReflect.Descriptor instead.
 func (*FilterNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FilterNode) GetCondition() string {
@@ -459,7 +550,7 @@ type ProjectNode struct {
 
 func (x *ProjectNode) Reset() {
 	*x = ProjectNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[5]
+	mi := &file_sluice_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +562,7 @@ func (x *ProjectNode) String() string {
 func (*ProjectNode) ProtoMessage() {}
 
 func (x *ProjectNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[5]
+	mi := &file_sluice_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +575,7 @@ func (x *ProjectNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectNode.ProtoReflect.Descriptor instead.
 func (*ProjectNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProjectNode) GetColumns() []*Column {
@@ -508,7 +599,7 @@ type Column struct {
 
 func (x *Column) Reset() {
 	*x = Column{}
-	mi := &file_sluice_v1_job_proto_msgTypes[6]
+	mi := &file_sluice_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +611,7 @@ func (x *Column) String() string {
 func (*Column) ProtoMessage() {}
 
 func (x *Column) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[6]
+	mi := &file_sluice_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +624,7 @@ func (x *Column) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Column.ProtoReflect.Descriptor instead.
 func (*Column) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Column) GetName() string {
@@ -562,7 +653,7 @@ type KeyByNode struct {
 
 func (x *KeyByNode) Reset() {
 	*x = KeyByNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[7]
+	mi := &file_sluice_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +665,7 @@ func (x *KeyByNode) String() string {
 func (*KeyByNode) ProtoMessage() {}
 
 func (x *KeyByNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[7]
+	mi := &file_sluice_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +678,7 @@ func (x *KeyByNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyByNode.ProtoReflect.Descriptor instead.
 func (*KeyByNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KeyByNode) GetKeys() []string {
@@ -606,7 +697,7 @@ type RebalanceNode struct {
 
 func (x *RebalanceNode) Reset() {
 	*x = RebalanceNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[8]
+	mi := &file_sluice_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +709,7 @@ func (x *RebalanceNode) String() string {
 func (*RebalanceNode) ProtoMessage() {}
 
 func (x *RebalanceNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[8]
+	mi := &file_sluice_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +722,7 @@ func (x *RebalanceNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceNode.ProtoReflect.Descriptor instead.
 func (*RebalanceNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 // SinkNode writes to a connector.
@@ -647,7 +738,7 @@ type SinkNode struct {
 
 func (x *SinkNode) Reset() {
 	*x = SinkNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[9]
+	mi := &file_sluice_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +750,7 @@ func (x *SinkNode) String() string {
 func (*SinkNode) ProtoMessage() {}
 
 func (x *SinkNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[9]
+	mi := &file_sluice_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +763,7 @@ func (x *SinkNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinkNode.ProtoReflect.Descriptor instead.
 func (*SinkNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SinkNode) GetConnector() string {
@@ -716,11 +807,17 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\x06key_by\x18\r \x01(\v2\x14.sluice.v1.KeyByNodeH\x00R\x05keyBy\x128\n" +
 	"\trebalance\x18\x0e \x01(\v2\x18.sluice.v1.RebalanceNodeH\x00R\trebalance\x12)\n" +
 	"\x04sink\x18\x0f \x01(\v2\x13.sluice.v1.SinkNodeH\x00R\x04sinkB\x06\n" +
-	"\x04kind\"]\n" +
+	"\x04kind\"\x95\x01\n" +
 	"\n" +
 	"SourceNode\x12\x1c\n" +
 	"\tconnector\x18\x01 \x01(\tR\tconnector\x121\n" +
-	"\aoptions\x18\x02 \x01(\v2\x17.google.protobuf.StructR\aoptions\"*\n" +
+	"\aoptions\x18\x02 \x01(\v2\x17.google.protobuf.StructR\aoptions\x126\n" +
+	"\twatermark\x18\x03 \x01(\v2\x18.sluice.v1.WatermarkSpecR\twatermark\"\xc5\x01\n" +
+	"\rWatermarkSpec\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x12J\n" +
+	"\x14max_out_of_orderness\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11maxOutOfOrderness\x12\x12\n" +
+	"\x04expr\x18\x03 \x01(\tR\x04expr\x12<\n" +
+	"\fidle_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\"*\n" +
 	"\n" +
 	"FilterNode\x12\x1c\n" +
 	"\tcondition\x18\x01 \x01(\tR\tcondition\":\n" +
@@ -748,39 +845,43 @@ func file_sluice_v1_job_proto_rawDescGZIP() []byte {
 	return file_sluice_v1_job_proto_rawDescData
 }
 
-var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_sluice_v1_job_proto_goTypes = []any{
 	(*JobSpec)(nil),             // 0: sluice.v1.JobSpec
 	(*RuntimeOptions)(nil),      // 1: sluice.v1.RuntimeOptions
 	(*Node)(nil),                // 2: sluice.v1.Node
 	(*SourceNode)(nil),          // 3: sluice.v1.SourceNode
-	(*FilterNode)(nil),          // 4: sluice.v1.FilterNode
-	(*ProjectNode)(nil),         // 5: sluice.v1.ProjectNode
-	(*Column)(nil),              // 6: sluice.v1.Column
-	(*KeyByNode)(nil),           // 7: sluice.v1.KeyByNode
-	(*RebalanceNode)(nil),       // 8: sluice.v1.RebalanceNode
-	(*SinkNode)(nil),            // 9: sluice.v1.SinkNode
-	(*durationpb.Duration)(nil), // 10: google.protobuf.Duration
-	(*structpb.Struct)(nil),     // 11: google.protobuf.Struct
+	(*WatermarkSpec)(nil),       // 4: sluice.v1.WatermarkSpec
+	(*FilterNode)(nil),          // 5: sluice.v1.FilterNode
+	(*ProjectNode)(nil),         // 6: sluice.v1.ProjectNode
+	(*Column)(nil),              // 7: sluice.v1.Column
+	(*KeyByNode)(nil),           // 8: sluice.v1.KeyByNode
+	(*RebalanceNode)(nil),       // 9: sluice.v1.RebalanceNode
+	(*SinkNode)(nil),            // 10: sluice.v1.SinkNode
+	(*durationpb.Duration)(nil), // 11: google.protobuf.Duration
+	(*structpb.Struct)(nil),     // 12: google.protobuf.Struct
 }
 var file_sluice_v1_job_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.JobSpec.nodes:type_name -> sluice.v1.Node
 	1,  // 1: sluice.v1.JobSpec.runtime:type_name -> sluice.v1.RuntimeOptions
-	10, // 2: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
+	11, // 2: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
 	3,  // 3: sluice.v1.Node.source:type_name -> sluice.v1.SourceNode
-	4,  // 4: sluice.v1.Node.filter:type_name -> sluice.v1.FilterNode
-	5,  // 5: sluice.v1.Node.project:type_name -> sluice.v1.ProjectNode
-	7,  // 6: sluice.v1.Node.key_by:type_name -> sluice.v1.KeyByNode
-	8,  // 7: sluice.v1.Node.rebalance:type_name -> sluice.v1.RebalanceNode
-	9,  // 8: sluice.v1.Node.sink:type_name -> sluice.v1.SinkNode
-	11, // 9: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
-	6,  // 10: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
-	11, // 11: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 4: sluice.v1.Node.filter:type_name -> sluice.v1.FilterNode
+	6,  // 5: sluice.v1.Node.project:type_name -> sluice.v1.ProjectNode
+	8,  // 6: sluice.v1.Node.key_by:type_name -> sluice.v1.KeyByNode
+	9,  // 7: sluice.v1.Node.rebalance:type_name -> sluice.v1.RebalanceNode
+	10, // 8: sluice.v1.Node.sink:type_name -> sluice.v1.SinkNode
+	12, // 9: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
+	4,  // 10: sluice.v1.SourceNode.watermark:type_name -> sluice.v1.WatermarkSpec
+	11, // 11: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
+	11, // 12: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
+	7,  // 13: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
+	12, // 14: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_job_proto_init() }
@@ -802,7 +903,7 @@ func file_sluice_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_job_proto_rawDesc), len(file_sluice_v1_job_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
