@@ -104,6 +104,11 @@ type OperatorContext struct {
 	Clock clock.Clock
 	// Logger carries job, node and subtask attributes.
 	Logger *slog.Logger
+	// OpenStore opens (on the first call; later calls return the same Store)
+	// the keyed state store of this operator subtask, restricted to
+	// KeyGroups. Stateless operators never call it. The runtime closes the
+	// store after the operator's Close.
+	OpenStore func(ctx context.Context) (statestore.Store, error)
 }
 
 // Operator processes the batches and control events of one subtask. The

@@ -14,6 +14,8 @@ import (
 	"github.com/sluicedata/sluice/compute/plan"
 	"github.com/sluicedata/sluice/connectors"
 	"github.com/sluicedata/sluice/internal/clock"
+	"github.com/sluicedata/sluice/statestore"
+	"github.com/sluicedata/sluice/statestore/memstore"
 )
 
 // Options are what the runtime is given from outside.
@@ -25,6 +27,9 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives the job's logs. Defaults to slog.Default().
 	Logger *slog.Logger
+	// State opens the keyed state store of every stateful operator subtask.
+	// Defaults to an in-memory registry (statestore/memstore) on Clock.
+	State statestore.Opener
 }
 
 func (o Options) ensureDefaults() Options {
@@ -36,6 +41,9 @@ func (o Options) ensureDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.State == nil {
+		o.State = memstore.NewRegistry(memstore.Options{Clock: o.Clock})
 	}
 	return o
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sluicedata/sluice/compute/plan"
 	"github.com/sluicedata/sluice/connectors"
 	"github.com/sluicedata/sluice/internal/clock"
+	"github.com/sluicedata/sluice/statestore"
 )
 
 // task runs one subtask of a chain.
@@ -37,6 +38,8 @@ type task struct {
 
 	linger      clock.Timer
 	lingerArmed bool
+
+	stores []statestore.Store // opened by the chain's operators
 
 	// Processing-time callbacks of the chain's operators.
 	ptOps      []int // indices into ops of ProcessingTimeOperators
@@ -91,13 +94,15 @@ func (t *task) open(ctx context.Context) error {
 		for _, e := range n.Inputs {
 			inputs = append(inputs, e.From.Schema)
 		}
+		keyGroups := exchange.KeyGroupRangeFor(t.subtask, n.Parallelism, p.MaxParallelism)
 		oc := &compute.OperatorContext{
 			Job:            p.Name,
 			Node:           n.ID,
 			Subtask:        t.subtask,
 			Parallelism:    n.Parallelism,
 			MaxParallelism: p.MaxParallelism,
-			KeyGroups:      exchange.KeyGroupRangeFor(t.subtask, n.Parallelism, p.MaxParallelism),
+			KeyGroups:      keyGroups,
+			OpenStore:      t.storeOpener(n, keyGroups),
 			InputSchemas:   inputs,
 			Allocator:      opts.Allocator,
 			Clock:          opts.Clock,
@@ -179,11 +184,35 @@ func (t *task) onProcessingTime(ctx context.Context) error {
 	return nil
 }
 
+// storeOpener returns the OpenStore function of node n's subtask.
+func (t *task) storeOpener(n *plan.Node, owned statestore.KeyGroupRange) func(context.Context) (statestore.Store, error) {
+	var store statestore.Store
+	return func(ctx context.Context) (statestore.Store, error) {
+		if store != nil {
+			return store, nil
+		}
+		s, err := t.job.opts.State.Open(ctx, statestore.ShardOptions{
+			Name: fmt.Sprintf("%s/%s/subtask-%d", t.job.plan.Name, n.ID, t.subtask),
+		}, nil, owned)
+		if err != nil {
+			return nil, fmt.Errorf("node %q subtask %d: opening state: %w", n.ID, t.subtask, err)
+		}
+		store = s
+		t.stores = append(t.stores, s)
+		return s, nil
+	}
+}
+
 func (t *task) close() error {
 	var err error
 	for i, op := range t.ops {
 		if cerr := op.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("node %q subtask %d: close: %w", t.opNodes[i].ID, t.subtask, cerr))
+		}
+	}
+	for _, s := range t.stores {
+		if cerr := s.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("%s: closing state: %w", t.name(), cerr))
 		}
 	}
 	if t.linger != nil {

@@ -179,7 +179,9 @@ type Node struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique id, used by other nodes' inputs. Required.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Ids of the upstream nodes. Sources have none; other nodes have one.
+	// Ids of the upstream nodes. Sources have none; other nodes have one. An
+	// input "id:tag" reads node id's side output named tag, for example
+	// "win:late" for the rows a window received too late.
 	Inputs []string `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
 	// Number of parallel subtasks. 0 means the job's parallelism.
 	Parallelism int32 `protobuf:"varint,3,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
@@ -191,6 +193,7 @@ type Node struct {
 	//	*Node_KeyBy
 	//	*Node_Rebalance
 	//	*Node_Sink
+	//	*Node_Window
 	Kind          isNode_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -308,6 +311,15 @@ func (x *Node) GetSink() *SinkNode {
 	return nil
 }
 
+func (x *Node) GetWindow() *WindowNode {
+	if x != nil {
+		if x, ok := x.Kind.(*Node_Window); ok {
+			return x.Window
+		}
+	}
+	return nil
+}
+
 type isNode_Kind interface {
 	isNode_Kind()
 }
@@ -336,6 +348,10 @@ type Node_Sink struct {
 	Sink *SinkNode `protobuf:"bytes,15,opt,name=sink,proto3,oneof"`
 }
 
+type Node_Window struct {
+	Window *WindowNode `protobuf:"bytes,16,opt,name=window,proto3,oneof"`
+}
+
 func (*Node_Source) isNode_Kind() {}
 
 func (*Node_Filter) isNode_Kind() {}
@@ -347,6 +363,8 @@ func (*Node_KeyBy) isNode_Kind() {}
 func (*Node_Rebalance) isNode_Kind() {}
 
 func (*Node_Sink) isNode_Kind() {}
+
+func (*Node_Window) isNode_Kind() {}
 
 // SourceNode reads from a connector.
 type SourceNode struct {
@@ -780,6 +798,993 @@ func (x *SinkNode) GetOptions() *structpb.Struct {
 	return nil
 }
 
+// WindowNode groups rows by key and window, and emits one row per key and
+// window when the window's trigger fires: the key columns, window_start,
+// window_end, then the aggregates. Rows later than the allowed lateness go to
+// the side output "late" (read it with an input "id:late"), never dropped.
+type WindowNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Group-by key columns; the input is hash-partitioned by them. Empty: one
+	// global group.
+	Keys []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The event-time column (a timestamp; its source needs a watermark).
+	// Leave empty with processing_time.
+	TimeColumn string `protobuf:"bytes,2,opt,name=time_column,json=timeColumn,proto3" json:"time_column,omitempty"`
+	// Assign windows by processing time instead of event time.
+	ProcessingTime bool `protobuf:"varint,3,opt,name=processing_time,json=processingTime,proto3" json:"processing_time,omitempty"`
+	// The window assigner. Required.
+	//
+	// Types that are valid to be assigned to Assigner:
+	//
+	//	*WindowNode_Tumbling
+	//	*WindowNode_Sliding
+	//	*WindowNode_Session
+	//	*WindowNode_Count
+	//	*WindowNode_Global
+	Assigner isWindowNode_Assigner `protobuf_oneof:"assigner"`
+	// Overrides the assigner's default trigger.
+	Trigger *Trigger `protobuf:"bytes,9,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// Evicts buffered rows before (or after) the window function.
+	Evictor *Evictor `protobuf:"bytes,10,opt,name=evictor,proto3" json:"evictor,omitempty"`
+	// How long after a window's end late rows still update it (and fire it
+	// again). Default zero.
+	AllowedLateness *durationpb.Duration `protobuf:"bytes,11,opt,name=allowed_lateness,json=allowedLateness,proto3" json:"allowed_lateness,omitempty"`
+	// The aggregates computed per window. At least one.
+	Aggregates    []*Aggregate `protobuf:"bytes,12,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowNode) Reset() {
+	*x = WindowNode{}
+	mi := &file_sluice_v1_job_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowNode) ProtoMessage() {}
+
+func (x *WindowNode) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowNode.ProtoReflect.Descriptor instead.
+func (*WindowNode) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WindowNode) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *WindowNode) GetTimeColumn() string {
+	if x != nil {
+		return x.TimeColumn
+	}
+	return ""
+}
+
+func (x *WindowNode) GetProcessingTime() bool {
+	if x != nil {
+		return x.ProcessingTime
+	}
+	return false
+}
+
+func (x *WindowNode) GetAssigner() isWindowNode_Assigner {
+	if x != nil {
+		return x.Assigner
+	}
+	return nil
+}
+
+func (x *WindowNode) GetTumbling() *TumblingWindow {
+	if x != nil {
+		if x, ok := x.Assigner.(*WindowNode_Tumbling); ok {
+			return x.Tumbling
+		}
+	}
+	return nil
+}
+
+func (x *WindowNode) GetSliding() *SlidingWindow {
+	if x != nil {
+		if x, ok := x.Assigner.(*WindowNode_Sliding); ok {
+			return x.Sliding
+		}
+	}
+	return nil
+}
+
+func (x *WindowNode) GetSession() *SessionWindow {
+	if x != nil {
+		if x, ok := x.Assigner.(*WindowNode_Session); ok {
+			return x.Session
+		}
+	}
+	return nil
+}
+
+func (x *WindowNode) GetCount() *CountWindow {
+	if x != nil {
+		if x, ok := x.Assigner.(*WindowNode_Count); ok {
+			return x.Count
+		}
+	}
+	return nil
+}
+
+func (x *WindowNode) GetGlobal() *GlobalWindow {
+	if x != nil {
+		if x, ok := x.Assigner.(*WindowNode_Global); ok {
+			return x.Global
+		}
+	}
+	return nil
+}
+
+func (x *WindowNode) GetTrigger() *Trigger {
+	if x != nil {
+		return x.Trigger
+	}
+	return nil
+}
+
+func (x *WindowNode) GetEvictor() *Evictor {
+	if x != nil {
+		return x.Evictor
+	}
+	return nil
+}
+
+func (x *WindowNode) GetAllowedLateness() *durationpb.Duration {
+	if x != nil {
+		return x.AllowedLateness
+	}
+	return nil
+}
+
+func (x *WindowNode) GetAggregates() []*Aggregate {
+	if x != nil {
+		return x.Aggregates
+	}
+	return nil
+}
+
+type isWindowNode_Assigner interface {
+	isWindowNode_Assigner()
+}
+
+type WindowNode_Tumbling struct {
+	Tumbling *TumblingWindow `protobuf:"bytes,4,opt,name=tumbling,proto3,oneof"`
+}
+
+type WindowNode_Sliding struct {
+	Sliding *SlidingWindow `protobuf:"bytes,5,opt,name=sliding,proto3,oneof"`
+}
+
+type WindowNode_Session struct {
+	Session *SessionWindow `protobuf:"bytes,6,opt,name=session,proto3,oneof"`
+}
+
+type WindowNode_Count struct {
+	Count *CountWindow `protobuf:"bytes,7,opt,name=count,proto3,oneof"`
+}
+
+type WindowNode_Global struct {
+	Global *GlobalWindow `protobuf:"bytes,8,opt,name=global,proto3,oneof"`
+}
+
+func (*WindowNode_Tumbling) isWindowNode_Assigner() {}
+
+func (*WindowNode_Sliding) isWindowNode_Assigner() {}
+
+func (*WindowNode_Session) isWindowNode_Assigner() {}
+
+func (*WindowNode_Count) isWindowNode_Assigner() {}
+
+func (*WindowNode_Global) isWindowNode_Assigner() {}
+
+// TumblingWindow: fixed-size, non-overlapping windows.
+type TumblingWindow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          *durationpb.Duration   `protobuf:"bytes,1,opt,name=size,proto3" json:"size,omitempty"`
+	Offset        *durationpb.Duration   `protobuf:"bytes,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TumblingWindow) Reset() {
+	*x = TumblingWindow{}
+	mi := &file_sluice_v1_job_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TumblingWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TumblingWindow) ProtoMessage() {}
+
+func (x *TumblingWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TumblingWindow.ProtoReflect.Descriptor instead.
+func (*TumblingWindow) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TumblingWindow) GetSize() *durationpb.Duration {
+	if x != nil {
+		return x.Size
+	}
+	return nil
+}
+
+func (x *TumblingWindow) GetOffset() *durationpb.Duration {
+	if x != nil {
+		return x.Offset
+	}
+	return nil
+}
+
+// SlidingWindow: windows of size starting every slide (hopping windows).
+type SlidingWindow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          *durationpb.Duration   `protobuf:"bytes,1,opt,name=size,proto3" json:"size,omitempty"`
+	Slide         *durationpb.Duration   `protobuf:"bytes,2,opt,name=slide,proto3" json:"slide,omitempty"`
+	Offset        *durationpb.Duration   `protobuf:"bytes,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlidingWindow) Reset() {
+	*x = SlidingWindow{}
+	mi := &file_sluice_v1_job_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlidingWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlidingWindow) ProtoMessage() {}
+
+func (x *SlidingWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlidingWindow.ProtoReflect.Descriptor instead.
+func (*SlidingWindow) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SlidingWindow) GetSize() *durationpb.Duration {
+	if x != nil {
+		return x.Size
+	}
+	return nil
+}
+
+func (x *SlidingWindow) GetSlide() *durationpb.Duration {
+	if x != nil {
+		return x.Slide
+	}
+	return nil
+}
+
+func (x *SlidingWindow) GetOffset() *durationpb.Duration {
+	if x != nil {
+		return x.Offset
+	}
+	return nil
+}
+
+// SessionWindow: a window per burst of activity of a key, closed after gap
+// without rows.
+type SessionWindow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gap           *durationpb.Duration   `protobuf:"bytes,1,opt,name=gap,proto3" json:"gap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionWindow) Reset() {
+	*x = SessionWindow{}
+	mi := &file_sluice_v1_job_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionWindow) ProtoMessage() {}
+
+func (x *SessionWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionWindow.ProtoReflect.Descriptor instead.
+func (*SessionWindow) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SessionWindow) GetGap() *durationpb.Duration {
+	if x != nil {
+		return x.Gap
+	}
+	return nil
+}
+
+// CountWindow: windows of size rows per key, every slide rows (0: tumbling).
+type CountWindow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	Slide         int64                  `protobuf:"varint,2,opt,name=slide,proto3" json:"slide,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountWindow) Reset() {
+	*x = CountWindow{}
+	mi := &file_sluice_v1_job_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountWindow) ProtoMessage() {}
+
+func (x *CountWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountWindow.ProtoReflect.Descriptor instead.
+func (*CountWindow) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CountWindow) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CountWindow) GetSlide() int64 {
+	if x != nil {
+		return x.Slide
+	}
+	return 0
+}
+
+// GlobalWindow: one window per key; needs a trigger.
+type GlobalWindow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalWindow) Reset() {
+	*x = GlobalWindow{}
+	mi := &file_sluice_v1_job_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalWindow) ProtoMessage() {}
+
+func (x *GlobalWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalWindow.ProtoReflect.Descriptor instead.
+func (*GlobalWindow) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{16}
+}
+
+// Trigger decides when a window emits.
+type Trigger struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Trigger_EventTime
+	//	*Trigger_ProcessingTime
+	//	*Trigger_Count
+	//	*Trigger_Continuous
+	Kind isTrigger_Kind `protobuf_oneof:"kind"`
+	// Clear the window's contents after each firing.
+	Purging       bool `protobuf:"varint,5,opt,name=purging,proto3" json:"purging,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Trigger) Reset() {
+	*x = Trigger{}
+	mi := &file_sluice_v1_job_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Trigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Trigger) ProtoMessage() {}
+
+func (x *Trigger) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Trigger.ProtoReflect.Descriptor instead.
+func (*Trigger) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Trigger) GetKind() isTrigger_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Trigger) GetEventTime() *EventTimeTrigger {
+	if x != nil {
+		if x, ok := x.Kind.(*Trigger_EventTime); ok {
+			return x.EventTime
+		}
+	}
+	return nil
+}
+
+func (x *Trigger) GetProcessingTime() *ProcessingTimeTrigger {
+	if x != nil {
+		if x, ok := x.Kind.(*Trigger_ProcessingTime); ok {
+			return x.ProcessingTime
+		}
+	}
+	return nil
+}
+
+func (x *Trigger) GetCount() *CountTrigger {
+	if x != nil {
+		if x, ok := x.Kind.(*Trigger_Count); ok {
+			return x.Count
+		}
+	}
+	return nil
+}
+
+func (x *Trigger) GetContinuous() *ContinuousTrigger {
+	if x != nil {
+		if x, ok := x.Kind.(*Trigger_Continuous); ok {
+			return x.Continuous
+		}
+	}
+	return nil
+}
+
+func (x *Trigger) GetPurging() bool {
+	if x != nil {
+		return x.Purging
+	}
+	return false
+}
+
+type isTrigger_Kind interface {
+	isTrigger_Kind()
+}
+
+type Trigger_EventTime struct {
+	EventTime *EventTimeTrigger `protobuf:"bytes,1,opt,name=event_time,json=eventTime,proto3,oneof"`
+}
+
+type Trigger_ProcessingTime struct {
+	ProcessingTime *ProcessingTimeTrigger `protobuf:"bytes,2,opt,name=processing_time,json=processingTime,proto3,oneof"`
+}
+
+type Trigger_Count struct {
+	Count *CountTrigger `protobuf:"bytes,3,opt,name=count,proto3,oneof"`
+}
+
+type Trigger_Continuous struct {
+	Continuous *ContinuousTrigger `protobuf:"bytes,4,opt,name=continuous,proto3,oneof"`
+}
+
+func (*Trigger_EventTime) isTrigger_Kind() {}
+
+func (*Trigger_ProcessingTime) isTrigger_Kind() {}
+
+func (*Trigger_Count) isTrigger_Kind() {}
+
+func (*Trigger_Continuous) isTrigger_Kind() {}
+
+// EventTimeTrigger fires when the watermark passes the window's end.
+type EventTimeTrigger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventTimeTrigger) Reset() {
+	*x = EventTimeTrigger{}
+	mi := &file_sluice_v1_job_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventTimeTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventTimeTrigger) ProtoMessage() {}
+
+func (x *EventTimeTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventTimeTrigger.ProtoReflect.Descriptor instead.
+func (*EventTimeTrigger) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{18}
+}
+
+// ProcessingTimeTrigger fires when the clock passes the window's end.
+type ProcessingTimeTrigger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessingTimeTrigger) Reset() {
+	*x = ProcessingTimeTrigger{}
+	mi := &file_sluice_v1_job_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessingTimeTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessingTimeTrigger) ProtoMessage() {}
+
+func (x *ProcessingTimeTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessingTimeTrigger.ProtoReflect.Descriptor instead.
+func (*ProcessingTimeTrigger) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{19}
+}
+
+// CountTrigger fires every count rows.
+type CountTrigger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountTrigger) Reset() {
+	*x = CountTrigger{}
+	mi := &file_sluice_v1_job_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountTrigger) ProtoMessage() {}
+
+func (x *CountTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountTrigger.ProtoReflect.Descriptor instead.
+func (*CountTrigger) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CountTrigger) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// ContinuousTrigger fires every interval (of event or processing time,
+// following the window) until the window ends.
+type ContinuousTrigger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Interval      *durationpb.Duration   `protobuf:"bytes,1,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContinuousTrigger) Reset() {
+	*x = ContinuousTrigger{}
+	mi := &file_sluice_v1_job_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContinuousTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContinuousTrigger) ProtoMessage() {}
+
+func (x *ContinuousTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContinuousTrigger.ProtoReflect.Descriptor instead.
+func (*ContinuousTrigger) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ContinuousTrigger) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+// Evictor removes buffered rows from a window.
+type Evictor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Evictor_Count
+	//	*Evictor_Time
+	Kind isEvictor_Kind `protobuf_oneof:"kind"`
+	// Evict after the window function instead of before.
+	AfterFunction bool `protobuf:"varint,3,opt,name=after_function,json=afterFunction,proto3" json:"after_function,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Evictor) Reset() {
+	*x = Evictor{}
+	mi := &file_sluice_v1_job_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Evictor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Evictor) ProtoMessage() {}
+
+func (x *Evictor) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Evictor.ProtoReflect.Descriptor instead.
+func (*Evictor) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Evictor) GetKind() isEvictor_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Evictor) GetCount() *CountEvictor {
+	if x != nil {
+		if x, ok := x.Kind.(*Evictor_Count); ok {
+			return x.Count
+		}
+	}
+	return nil
+}
+
+func (x *Evictor) GetTime() *TimeEvictor {
+	if x != nil {
+		if x, ok := x.Kind.(*Evictor_Time); ok {
+			return x.Time
+		}
+	}
+	return nil
+}
+
+func (x *Evictor) GetAfterFunction() bool {
+	if x != nil {
+		return x.AfterFunction
+	}
+	return false
+}
+
+type isEvictor_Kind interface {
+	isEvictor_Kind()
+}
+
+type Evictor_Count struct {
+	Count *CountEvictor `protobuf:"bytes,1,opt,name=count,proto3,oneof"`
+}
+
+type Evictor_Time struct {
+	Time *TimeEvictor `protobuf:"bytes,2,opt,name=time,proto3,oneof"`
+}
+
+func (*Evictor_Count) isEvictor_Kind() {}
+
+func (*Evictor_Time) isEvictor_Kind() {}
+
+// CountEvictor keeps the last max_count rows.
+type CountEvictor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxCount      int64                  `protobuf:"varint,1,opt,name=max_count,json=maxCount,proto3" json:"max_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountEvictor) Reset() {
+	*x = CountEvictor{}
+	mi := &file_sluice_v1_job_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountEvictor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountEvictor) ProtoMessage() {}
+
+func (x *CountEvictor) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountEvictor.ProtoReflect.Descriptor instead.
+func (*CountEvictor) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CountEvictor) GetMaxCount() int64 {
+	if x != nil {
+		return x.MaxCount
+	}
+	return 0
+}
+
+// TimeEvictor keeps the rows within keep of the newest row.
+type TimeEvictor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keep          *durationpb.Duration   `protobuf:"bytes,1,opt,name=keep,proto3" json:"keep,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimeEvictor) Reset() {
+	*x = TimeEvictor{}
+	mi := &file_sluice_v1_job_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimeEvictor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimeEvictor) ProtoMessage() {}
+
+func (x *TimeEvictor) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimeEvictor.ProtoReflect.Descriptor instead.
+func (*TimeEvictor) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TimeEvictor) GetKeep() *durationpb.Duration {
+	if x != nil {
+		return x.Keep
+	}
+	return nil
+}
+
+// Aggregate is one aggregate output column.
+type Aggregate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Output column name. Required.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// count, sum, min, max, avg, first, last or count_distinct.
+	Function string `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
+	// The input expression; "*" (or empty) with count counts rows.
+	Expr          string `protobuf:"bytes,3,opt,name=expr,proto3" json:"expr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Aggregate) Reset() {
+	*x = Aggregate{}
+	mi := &file_sluice_v1_job_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Aggregate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Aggregate) ProtoMessage() {}
+
+func (x *Aggregate) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
+func (*Aggregate) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Aggregate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Aggregate) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *Aggregate) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
 var File_sluice_v1_job_proto protoreflect.FileDescriptor
 
 const file_sluice_v1_job_proto_rawDesc = "" +
@@ -795,7 +1800,7 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"batch_size\x18\x01 \x01(\x05R\tbatchSize\x121\n" +
 	"\x06linger\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06linger\x12)\n" +
-	"\x10channel_capacity\x18\x03 \x01(\x05R\x0fchannelCapacity\"\x82\x03\n" +
+	"\x10channel_capacity\x18\x03 \x01(\x05R\x0fchannelCapacity\"\xb3\x03\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06inputs\x18\x02 \x03(\tR\x06inputs\x12 \n" +
@@ -806,7 +1811,8 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\aproject\x18\f \x01(\v2\x16.sluice.v1.ProjectNodeH\x00R\aproject\x12-\n" +
 	"\x06key_by\x18\r \x01(\v2\x14.sluice.v1.KeyByNodeH\x00R\x05keyBy\x128\n" +
 	"\trebalance\x18\x0e \x01(\v2\x18.sluice.v1.RebalanceNodeH\x00R\trebalance\x12)\n" +
-	"\x04sink\x18\x0f \x01(\v2\x13.sluice.v1.SinkNodeH\x00R\x04sinkB\x06\n" +
+	"\x04sink\x18\x0f \x01(\v2\x13.sluice.v1.SinkNodeH\x00R\x04sink\x12/\n" +
+	"\x06window\x18\x10 \x01(\v2\x15.sluice.v1.WindowNodeH\x00R\x06windowB\x06\n" +
 	"\x04kind\"\x95\x01\n" +
 	"\n" +
 	"SourceNode\x12\x1c\n" +
@@ -831,7 +1837,69 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\rRebalanceNode\"[\n" +
 	"\bSinkNode\x12\x1c\n" +
 	"\tconnector\x18\x01 \x01(\tR\tconnector\x121\n" +
-	"\aoptions\x18\x02 \x01(\v2\x17.google.protobuf.StructR\aoptionsB5Z3github.com/sluicedata/sluice/gen/sluice/v1;sluicev1b\x06proto3"
+	"\aoptions\x18\x02 \x01(\v2\x17.google.protobuf.StructR\aoptions\"\xd6\x04\n" +
+	"\n" +
+	"WindowNode\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\x12\x1f\n" +
+	"\vtime_column\x18\x02 \x01(\tR\n" +
+	"timeColumn\x12'\n" +
+	"\x0fprocessing_time\x18\x03 \x01(\bR\x0eprocessingTime\x127\n" +
+	"\btumbling\x18\x04 \x01(\v2\x19.sluice.v1.TumblingWindowH\x00R\btumbling\x124\n" +
+	"\asliding\x18\x05 \x01(\v2\x18.sluice.v1.SlidingWindowH\x00R\asliding\x124\n" +
+	"\asession\x18\x06 \x01(\v2\x18.sluice.v1.SessionWindowH\x00R\asession\x12.\n" +
+	"\x05count\x18\a \x01(\v2\x16.sluice.v1.CountWindowH\x00R\x05count\x121\n" +
+	"\x06global\x18\b \x01(\v2\x17.sluice.v1.GlobalWindowH\x00R\x06global\x12,\n" +
+	"\atrigger\x18\t \x01(\v2\x12.sluice.v1.TriggerR\atrigger\x12,\n" +
+	"\aevictor\x18\n" +
+	" \x01(\v2\x12.sluice.v1.EvictorR\aevictor\x12D\n" +
+	"\x10allowed_lateness\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0fallowedLateness\x124\n" +
+	"\n" +
+	"aggregates\x18\f \x03(\v2\x14.sluice.v1.AggregateR\n" +
+	"aggregatesB\n" +
+	"\n" +
+	"\bassigner\"r\n" +
+	"\x0eTumblingWindow\x12-\n" +
+	"\x04size\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04size\x121\n" +
+	"\x06offset\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06offset\"\xa2\x01\n" +
+	"\rSlidingWindow\x12-\n" +
+	"\x04size\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04size\x12/\n" +
+	"\x05slide\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05slide\x121\n" +
+	"\x06offset\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06offset\"<\n" +
+	"\rSessionWindow\x12+\n" +
+	"\x03gap\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03gap\"7\n" +
+	"\vCountWindow\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x14\n" +
+	"\x05slide\x18\x02 \x01(\x03R\x05slide\"\x0e\n" +
+	"\fGlobalWindow\"\xa7\x02\n" +
+	"\aTrigger\x12<\n" +
+	"\n" +
+	"event_time\x18\x01 \x01(\v2\x1b.sluice.v1.EventTimeTriggerH\x00R\teventTime\x12K\n" +
+	"\x0fprocessing_time\x18\x02 \x01(\v2 .sluice.v1.ProcessingTimeTriggerH\x00R\x0eprocessingTime\x12/\n" +
+	"\x05count\x18\x03 \x01(\v2\x17.sluice.v1.CountTriggerH\x00R\x05count\x12>\n" +
+	"\n" +
+	"continuous\x18\x04 \x01(\v2\x1c.sluice.v1.ContinuousTriggerH\x00R\n" +
+	"continuous\x12\x18\n" +
+	"\apurging\x18\x05 \x01(\bR\apurgingB\x06\n" +
+	"\x04kind\"\x12\n" +
+	"\x10EventTimeTrigger\"\x17\n" +
+	"\x15ProcessingTimeTrigger\"$\n" +
+	"\fCountTrigger\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\"J\n" +
+	"\x11ContinuousTrigger\x125\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\x97\x01\n" +
+	"\aEvictor\x12/\n" +
+	"\x05count\x18\x01 \x01(\v2\x17.sluice.v1.CountEvictorH\x00R\x05count\x12,\n" +
+	"\x04time\x18\x02 \x01(\v2\x16.sluice.v1.TimeEvictorH\x00R\x04time\x12%\n" +
+	"\x0eafter_function\x18\x03 \x01(\bR\rafterFunctionB\x06\n" +
+	"\x04kind\"+\n" +
+	"\fCountEvictor\x12\x1b\n" +
+	"\tmax_count\x18\x01 \x01(\x03R\bmaxCount\"<\n" +
+	"\vTimeEvictor\x12-\n" +
+	"\x04keep\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04keep\"O\n" +
+	"\tAggregate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x12\n" +
+	"\x04expr\x18\x03 \x01(\tR\x04exprB5Z3github.com/sluicedata/sluice/gen/sluice/v1;sluicev1b\x06proto3"
 
 var (
 	file_sluice_v1_job_proto_rawDescOnce sync.Once
@@ -845,43 +1913,82 @@ func file_sluice_v1_job_proto_rawDescGZIP() []byte {
 	return file_sluice_v1_job_proto_rawDescData
 }
 
-var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_sluice_v1_job_proto_goTypes = []any{
-	(*JobSpec)(nil),             // 0: sluice.v1.JobSpec
-	(*RuntimeOptions)(nil),      // 1: sluice.v1.RuntimeOptions
-	(*Node)(nil),                // 2: sluice.v1.Node
-	(*SourceNode)(nil),          // 3: sluice.v1.SourceNode
-	(*WatermarkSpec)(nil),       // 4: sluice.v1.WatermarkSpec
-	(*FilterNode)(nil),          // 5: sluice.v1.FilterNode
-	(*ProjectNode)(nil),         // 6: sluice.v1.ProjectNode
-	(*Column)(nil),              // 7: sluice.v1.Column
-	(*KeyByNode)(nil),           // 8: sluice.v1.KeyByNode
-	(*RebalanceNode)(nil),       // 9: sluice.v1.RebalanceNode
-	(*SinkNode)(nil),            // 10: sluice.v1.SinkNode
-	(*durationpb.Duration)(nil), // 11: google.protobuf.Duration
-	(*structpb.Struct)(nil),     // 12: google.protobuf.Struct
+	(*JobSpec)(nil),               // 0: sluice.v1.JobSpec
+	(*RuntimeOptions)(nil),        // 1: sluice.v1.RuntimeOptions
+	(*Node)(nil),                  // 2: sluice.v1.Node
+	(*SourceNode)(nil),            // 3: sluice.v1.SourceNode
+	(*WatermarkSpec)(nil),         // 4: sluice.v1.WatermarkSpec
+	(*FilterNode)(nil),            // 5: sluice.v1.FilterNode
+	(*ProjectNode)(nil),           // 6: sluice.v1.ProjectNode
+	(*Column)(nil),                // 7: sluice.v1.Column
+	(*KeyByNode)(nil),             // 8: sluice.v1.KeyByNode
+	(*RebalanceNode)(nil),         // 9: sluice.v1.RebalanceNode
+	(*SinkNode)(nil),              // 10: sluice.v1.SinkNode
+	(*WindowNode)(nil),            // 11: sluice.v1.WindowNode
+	(*TumblingWindow)(nil),        // 12: sluice.v1.TumblingWindow
+	(*SlidingWindow)(nil),         // 13: sluice.v1.SlidingWindow
+	(*SessionWindow)(nil),         // 14: sluice.v1.SessionWindow
+	(*CountWindow)(nil),           // 15: sluice.v1.CountWindow
+	(*GlobalWindow)(nil),          // 16: sluice.v1.GlobalWindow
+	(*Trigger)(nil),               // 17: sluice.v1.Trigger
+	(*EventTimeTrigger)(nil),      // 18: sluice.v1.EventTimeTrigger
+	(*ProcessingTimeTrigger)(nil), // 19: sluice.v1.ProcessingTimeTrigger
+	(*CountTrigger)(nil),          // 20: sluice.v1.CountTrigger
+	(*ContinuousTrigger)(nil),     // 21: sluice.v1.ContinuousTrigger
+	(*Evictor)(nil),               // 22: sluice.v1.Evictor
+	(*CountEvictor)(nil),          // 23: sluice.v1.CountEvictor
+	(*TimeEvictor)(nil),           // 24: sluice.v1.TimeEvictor
+	(*Aggregate)(nil),             // 25: sluice.v1.Aggregate
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(*structpb.Struct)(nil),       // 27: google.protobuf.Struct
 }
 var file_sluice_v1_job_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.JobSpec.nodes:type_name -> sluice.v1.Node
 	1,  // 1: sluice.v1.JobSpec.runtime:type_name -> sluice.v1.RuntimeOptions
-	11, // 2: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
+	26, // 2: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
 	3,  // 3: sluice.v1.Node.source:type_name -> sluice.v1.SourceNode
 	5,  // 4: sluice.v1.Node.filter:type_name -> sluice.v1.FilterNode
 	6,  // 5: sluice.v1.Node.project:type_name -> sluice.v1.ProjectNode
 	8,  // 6: sluice.v1.Node.key_by:type_name -> sluice.v1.KeyByNode
 	9,  // 7: sluice.v1.Node.rebalance:type_name -> sluice.v1.RebalanceNode
 	10, // 8: sluice.v1.Node.sink:type_name -> sluice.v1.SinkNode
-	12, // 9: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
-	4,  // 10: sluice.v1.SourceNode.watermark:type_name -> sluice.v1.WatermarkSpec
-	11, // 11: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
-	11, // 12: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
-	7,  // 13: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
-	12, // 14: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 9: sluice.v1.Node.window:type_name -> sluice.v1.WindowNode
+	27, // 10: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
+	4,  // 11: sluice.v1.SourceNode.watermark:type_name -> sluice.v1.WatermarkSpec
+	26, // 12: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
+	26, // 13: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
+	7,  // 14: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
+	27, // 15: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
+	12, // 16: sluice.v1.WindowNode.tumbling:type_name -> sluice.v1.TumblingWindow
+	13, // 17: sluice.v1.WindowNode.sliding:type_name -> sluice.v1.SlidingWindow
+	14, // 18: sluice.v1.WindowNode.session:type_name -> sluice.v1.SessionWindow
+	15, // 19: sluice.v1.WindowNode.count:type_name -> sluice.v1.CountWindow
+	16, // 20: sluice.v1.WindowNode.global:type_name -> sluice.v1.GlobalWindow
+	17, // 21: sluice.v1.WindowNode.trigger:type_name -> sluice.v1.Trigger
+	22, // 22: sluice.v1.WindowNode.evictor:type_name -> sluice.v1.Evictor
+	26, // 23: sluice.v1.WindowNode.allowed_lateness:type_name -> google.protobuf.Duration
+	25, // 24: sluice.v1.WindowNode.aggregates:type_name -> sluice.v1.Aggregate
+	26, // 25: sluice.v1.TumblingWindow.size:type_name -> google.protobuf.Duration
+	26, // 26: sluice.v1.TumblingWindow.offset:type_name -> google.protobuf.Duration
+	26, // 27: sluice.v1.SlidingWindow.size:type_name -> google.protobuf.Duration
+	26, // 28: sluice.v1.SlidingWindow.slide:type_name -> google.protobuf.Duration
+	26, // 29: sluice.v1.SlidingWindow.offset:type_name -> google.protobuf.Duration
+	26, // 30: sluice.v1.SessionWindow.gap:type_name -> google.protobuf.Duration
+	18, // 31: sluice.v1.Trigger.event_time:type_name -> sluice.v1.EventTimeTrigger
+	19, // 32: sluice.v1.Trigger.processing_time:type_name -> sluice.v1.ProcessingTimeTrigger
+	20, // 33: sluice.v1.Trigger.count:type_name -> sluice.v1.CountTrigger
+	21, // 34: sluice.v1.Trigger.continuous:type_name -> sluice.v1.ContinuousTrigger
+	26, // 35: sluice.v1.ContinuousTrigger.interval:type_name -> google.protobuf.Duration
+	23, // 36: sluice.v1.Evictor.count:type_name -> sluice.v1.CountEvictor
+	24, // 37: sluice.v1.Evictor.time:type_name -> sluice.v1.TimeEvictor
+	26, // 38: sluice.v1.TimeEvictor.keep:type_name -> google.protobuf.Duration
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_job_proto_init() }
@@ -896,6 +2003,24 @@ func file_sluice_v1_job_proto_init() {
 		(*Node_KeyBy)(nil),
 		(*Node_Rebalance)(nil),
 		(*Node_Sink)(nil),
+		(*Node_Window)(nil),
+	}
+	file_sluice_v1_job_proto_msgTypes[11].OneofWrappers = []any{
+		(*WindowNode_Tumbling)(nil),
+		(*WindowNode_Sliding)(nil),
+		(*WindowNode_Session)(nil),
+		(*WindowNode_Count)(nil),
+		(*WindowNode_Global)(nil),
+	}
+	file_sluice_v1_job_proto_msgTypes[17].OneofWrappers = []any{
+		(*Trigger_EventTime)(nil),
+		(*Trigger_ProcessingTime)(nil),
+		(*Trigger_Count)(nil),
+		(*Trigger_Continuous)(nil),
+	}
+	file_sluice_v1_job_proto_msgTypes[22].OneofWrappers = []any{
+		(*Evictor_Count)(nil),
+		(*Evictor_Time)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -903,7 +2028,7 @@ func file_sluice_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_job_proto_rawDesc), len(file_sluice_v1_job_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
