@@ -32,20 +32,20 @@
 //
 // # State key layout
 //
-//	+-----------+---------+----------------+--------+-----------+---------+
-//	| key group | stateID | key            | ns len | namespace | userKey |
-//	| 2 B, BE   | 1 B     | self-delimiting| 1 B    | 0..255 B  | rest    |
-//	+-----------+---------+----------------+--------+-----------+---------+
+//		+-----------+---------+----------------+--------+-----------+---------+
+//		| key group | stateID | key            | ns len | namespace | userKey |
+//		| 2 B, BE   | 1 B     | self-delimiting| 1 B    | 0..255 B  | rest    |
+//		+-----------+---------+----------------+--------+-----------+---------+
 //
-//   - key group first (invariant 2): a key-group range is a byte range.
-//   - stateID (Descriptor.ID, 1..MaxUserStateID for operators; TimerStateID
-//     0xF0 for timers; 0xFF for the backend's metadata) lets one operator keep
-//     several states in one Store. IDs are part of the checkpoint format.
-//   - namespace: e.g. a window's end and start (AppendOrderedInt64), or empty.
-//     Namespaces of one state should have one length so that they sort.
-//   - userKey: a map key (MapState), a big-endian per-key-group sequence
-//     number (ListState), a timer's domain and time (compute/timer); empty
-//     for value and aggregating state.
+//	  - key group first (invariant 2): a key-group range is a byte range.
+//	  - stateID (Descriptor.ID, 1..MaxUserStateID for operators; TimerStateID
+//	    0xF0 for timers; 0xFF for the backend's metadata) lets one operator keep
+//	    several states in one Store. IDs are part of the checkpoint format.
+//	  - namespace: e.g. a window's end and start (AppendOrderedInt64), or empty.
+//	    Namespaces of one state should have one length so that they sort.
+//	  - userKey: a map key (MapState), a big-endian per-key-group sequence
+//	    number (ListState), a timer's domain and time (compute/timer); empty
+//	    for value and aggregating state.
 //
 // Hence every entry of (state, key) shares the prefix group|id|key and every
 // entry of (state, key, namespace) the prefix group|id|key|len|ns: ClearKey,
