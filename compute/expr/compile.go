@@ -305,6 +305,14 @@ func (c *compiler) unify(ns []cnode) (arrow.DataType, bool) {
 	if tk := mustKind(t); strLit && tk != kString && tk != kTS && tk != kDate {
 		return nil, false
 	}
+	if strLit && mustKind(t) == kDate {
+		// A date against a literal with a time of day compares as timestamps.
+		for _, n := range ns {
+			if k, ok := isConstNode(n); ok && mustKind(k.t) == kString && len(strings.TrimSpace(k.v.s)) > len("2006-01-02") {
+				t = &arrow.TimestampType{Unit: arrow.Second}
+			}
+		}
+	}
 	if strLit && mustKind(t) != kString {
 		for _, n := range ns {
 			if mustKind(n.dtype()) == kString {
@@ -364,7 +372,11 @@ func (c *compiler) binary(n *Binary) (cnode, error) {
 		b := arrow.FixedWidthTypes.Boolean
 		return c.fold(&logicNode{and: n.Op == "AND", l: c.coerceNull(l, b), r: c.coerceNull(r, b)}), nil
 	case "+", "-", "*", "/", "%":
-		return c.arith(n, n.L, n.R, l, r, n.Op[0])
+		at := Node(n)
+		if n.OpPos > 0 {
+			at = &Binary{P: n.OpPos} // runtime errors point at the operator
+		}
+		return c.arith(at, n.L, n.R, l, r, n.Op[0])
 	case "||":
 		for i, x := range []cnode{l, r} {
 			if k := mustKind(x.dtype()); k != kString && k != kNull {

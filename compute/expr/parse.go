@@ -3,6 +3,7 @@ package expr
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -329,10 +330,12 @@ func (l *lowerer) unary(e *pUnary) Node {
 	if lit, ok := x.(*Literal); ok {
 		switch lit.Kind {
 		case LitInt:
-			if lit.raw != "" {
+			if lit.bad {
 				if v, err := strconv.ParseInt("-"+lit.raw, 10, 64); err == nil {
 					return &Literal{P: p(e.Pos), Kind: LitInt, Int: v}
 				}
+			} else if lit.Int != math.MinInt64 {
+				return &Literal{P: p(e.Pos), Kind: LitInt, Int: -lit.Int}
 			}
 		case LitFloat:
 			return &Literal{P: p(e.Pos), Kind: LitFloat, Float: -lit.Float}

@@ -165,6 +165,9 @@ func (g *gen) leaf(t rtype) gexpr {
 		}
 		return colRef("b")
 	}
+	if g.pick(3) == 0 {
+		return colRef("d")
+	}
 	return colRef("ts")
 }
 
@@ -751,6 +754,7 @@ var randSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "ls", Type: arrow.BinaryTypes.LargeString, Nullable: true},
 	{Name: "b", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
 	{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Millisecond}, Nullable: true},
+	{Name: "d", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
 }, nil)
 
 func randString(r *rand.Rand) string {
@@ -817,6 +821,10 @@ func randBatch(mem memory.Allocator, r *rand.Rand, n int) (arrow.RecordBatch, []
 				v := r.IntN(2) == 0
 				fb.Append(v)
 				rows[i][f.Name] = v
+			case *array.Date32Builder:
+				v := r.Int64N(40000) - 10000
+				fb.Append(arrow.Date32(v))
+				rows[i][f.Name] = time.Unix(v*86400, 0).UTC()
 			case *array.TimestampBuilder:
 				v := r.Int64N(4_000_000_000_000) - 1_000_000_000_000 // 1938..2096
 				fb.Append(arrow.Timestamp(v))
@@ -855,6 +863,8 @@ func goValue(a arrow.Array, i int) any {
 		return a.Value(i)
 	case *array.Timestamp:
 		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC()
+	case *array.Date32:
+		return a.Value(i).ToTime().UTC()
 	}
 	panic(fmt.Sprintf("goValue: %T", a))
 }
