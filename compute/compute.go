@@ -79,6 +79,15 @@ type Emitter interface {
 	Emit(ctx context.Context, b arrow.RecordBatch) error
 }
 
+// SideEmitter is implemented by the Emitter an operator receives when its
+// node may have side outputs (late rows of a window, for example). Rows sent
+// to a side output nobody reads are counted in the node's metrics
+// (RowsSide) and released.
+type SideEmitter interface {
+	// EmitSide takes ownership of b and sends it to the side output tag.
+	EmitSide(ctx context.Context, tag string, b arrow.RecordBatch) error
+}
+
 // EmitterFunc adapts a function to an Emitter.
 type EmitterFunc func(ctx context.Context, b arrow.RecordBatch) error
 

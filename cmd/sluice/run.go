@@ -112,7 +112,11 @@ func printSummary(w io.Writer, name string, d time.Duration, m runtime.Metrics, 
 		case plan.Sink:
 			fmt.Fprintf(tw, "  %s\tsink\tx%d\t%d rows in\n", n.ID, n.Parallelism, n.RowsIn)
 		default:
-			fmt.Fprintf(tw, "  %s\ttransform\tx%d\t%d rows in, %d rows out\n", n.ID, n.Parallelism, n.RowsIn, n.RowsOut)
+			side := ""
+			if n.RowsSide > 0 {
+				side = fmt.Sprintf(", %d rows to side outputs", n.RowsSide)
+			}
+			fmt.Fprintf(tw, "  %s\ttransform\tx%d\t%d rows in, %d rows out%s\n", n.ID, n.Parallelism, n.RowsIn, n.RowsOut, side)
 		}
 	}
 	tw.Flush()

@@ -111,6 +111,11 @@ type Node struct {
 	// Watermark is the event-time strategy of a Source node; nil when the
 	// source has no event time.
 	Watermark *WatermarkStrategy
+	// SideOutputs are the schemas of the node's side outputs, by tag.
+	SideOutputs map[string]*arrow.Schema
+	// InputKeys, when set, are key columns of the input that the node needs
+	// its input hash-partitioned by (a keyed operator such as a window).
+	InputKeys []int
 }
 
 // WatermarkStrategy says how a source derives event time and watermarks.
@@ -131,6 +136,17 @@ type Edge struct {
 	Partitioning Partitioning
 	// Keys are the key column indices in From's schema, for Hash edges.
 	Keys []int
+	// Tag names the side output of From that the edge carries; empty for
+	// the main output.
+	Tag string
+}
+
+// splitInput splits an input reference "id" or "id:tag".
+func splitInput(in string) (id, tag string) {
+	if i := strings.LastIndexByte(in, ':'); i >= 0 {
+		return in[:i], in[i+1:]
+	}
+	return in, ""
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
@@ -283,9 +299,10 @@ func (b *builder) checkGraph() {
 	indeg := make([]int, len(nodes))
 	for i, n := range nodes {
 		for _, in := range n.GetInputs() {
-			j, ok := b.byID[in]
+			id, _ := splitInput(in)
+			j, ok := b.byID[id]
 			if !ok {
-				b.fail("%s: inputs: no node has id %q", nodeRef(i, n), in)
+				b.fail("%s: inputs: no node has id %q", nodeRef(i, n), id)
 				continue
 			}
 			b.consumers[j] = append(b.consumers[j], i)
@@ -348,7 +365,20 @@ func (b *builder) typeNodes() {
 		ref := nodeRef(i, n)
 		var in *arrow.Schema
 		if len(n.GetInputs()) == 1 {
-			in = b.schemas[b.byID[n.GetInputs()[0]]]
+			id, tag := splitInput(n.GetInputs()[0])
+			j := b.byID[id]
+			switch {
+			case tag == "":
+				in = b.schemas[j]
+			case b.phys[j] == nil && b.schemas[j] != nil:
+				b.fail("%s: inputs: %q: node %q has no side outputs", ref, n.GetInputs()[0], id)
+				continue
+			case b.phys[j] != nil:
+				if in = b.phys[j].SideOutputs[tag]; in == nil {
+					b.fail("%s: inputs: %q: node %q has no side output %q", ref, n.GetInputs()[0], id, tag)
+					continue
+				}
+			}
 		}
 		_, isSink := n.GetKind().(*sluicev1.Node_Sink)
 		if in == nil && len(n.GetInputs()) == 1 && !isSink {
@@ -406,6 +436,20 @@ func (b *builder) typeNodes() {
 			phys = nil
 		case *sluicev1.Node_Rebalance:
 			phys = nil
+		case *sluicev1.Node_Window:
+			wp, err := operator.PlanWindow(k.Window, in)
+			if err != nil {
+				b.fail("%s: window: %w", ref, err)
+				continue
+			}
+			phys.Schema, phys.SideOutputs, phys.InputKeys, phys.NewOperator = wp.Schema, wp.SideOutputs, wp.Keys, wp.NewOperator
+			if len(wp.Keys) == 0 && phys.Parallelism != 1 {
+				if n.GetParallelism() > 1 {
+					b.fail("%s: parallelism: %d, but a window without keys runs as one subtask", ref, n.GetParallelism())
+					continue
+				}
+				phys.Parallelism = 1
+			}
 		case *sluicev1.Node_Sink:
 			sink, err := connectors.NewSink(k.Sink.GetConnector(), k.Sink.GetOptions().AsMap())
 			if err != nil {
@@ -574,7 +618,8 @@ func (b *builder) physical() {
 		}
 		// Walk up through partitioning nodes; the one nearest to this node wins.
 		e := &Edge{To: to, Partitioning: -1}
-		j := b.byID[nodes[i].GetInputs()[0]]
+		id, tag := splitInput(nodes[i].GetInputs()[0])
+		j := b.byID[id]
 		for b.phys[j] == nil {
 			if e.Partitioning < 0 {
 				switch k := nodes[j].GetKind().(type) {
@@ -585,9 +630,13 @@ func (b *builder) physical() {
 					e.Partitioning = Rebalance
 				}
 			}
-			j = b.byID[nodes[j].GetInputs()[0]]
+			id, tag = splitInput(nodes[j].GetInputs()[0])
+			j = b.byID[id]
 		}
-		e.From = b.phys[j]
+		e.From, e.Tag = b.phys[j], tag
+		if to.InputKeys != nil { // a keyed operator: partition by its keys
+			e.Partitioning, e.Keys = Hash, to.InputKeys
+		}
 		if e.Partitioning < 0 {
 			e.Partitioning = Forward
 			if e.From.Parallelism != to.Parallelism {

@@ -126,6 +126,7 @@ func TestBadJobs(t *testing.T) {
 		{"duplicate id", job(src, `{id: bid, inputs: [bid], filter: {condition: "true"}}`, sink("bid")), []string{`id "bid" is already used`}},
 		{"bad id", job(`{id: "1 bad", source: {connector: nexmark}}`, sink(`"1 bad"`)), []string{`id "1 bad" must start with a letter`}},
 		{"unknown input", job(src, sink("bids")), []string{`no node has id "bids"`}},
+		{"unknown side output", job(src, sink(`"bid:late"`)), []string{`"bid:late": node "bid" has no side output "late"`}},
 		{"no kind", job(src, `{id: x, inputs: [bid]}`, sink("x")), []string{`nodes[1] "x": no kind set`}},
 		{"cycle", job(src, `{id: a, inputs: [b], filter: {condition: "true"}}`, `{id: b, inputs: [a], filter: {condition: "true"}}`, sink("b")), []string{"cycle"}},
 		{"dangling node", job(src, `{id: x, inputs: [bid], filter: {condition: "true"}}`, sink("bid")), []string{`nodes[1] "x": nothing consumes`}},

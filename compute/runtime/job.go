@@ -65,6 +65,7 @@ type Job struct {
 type nodeMetrics struct {
 	node                                   *plan.Node
 	rowsIn, rowsOut, batchesIn, batchesOut atomic.Int64
+	rowsSide                               atomic.Int64
 	watermarks                             []atomic.Int64 // per subtask, unix ms; 0: none yet
 }
 
@@ -82,6 +83,8 @@ type NodeMetrics struct {
 	RowsOut     int64
 	BatchesIn   int64
 	BatchesOut  int64
+	// RowsSide counts rows sent to side outputs (for example late rows).
+	RowsSide int64
 	// Watermark is the minimum over subtasks of the last watermark each
 	// processed; zero until every subtask has seen one.
 	Watermark time.Time
@@ -255,6 +258,7 @@ func (j *Job) Metrics() Metrics {
 			RowsOut:     nm.rowsOut.Load(),
 			BatchesIn:   nm.batchesIn.Load(),
 			BatchesOut:  nm.batchesOut.Load(),
+			RowsSide:    nm.rowsSide.Load(),
 		}
 		min := int64(0)
 		for i := range nm.watermarks {

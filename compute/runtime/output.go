@@ -38,7 +38,7 @@ type output struct {
 func newOutput(e *plan.Edge, subtask int, chans []*channel, mem memory.Allocator, clk clock.Clock, batchSize, maxParallelism int) (*output, error) {
 	o := &output{
 		edge:        e,
-		schema:      e.From.Schema,
+		schema:      edgeSchema(e),
 		mem:         mem,
 		clock:       clk,
 		subtask:     subtask,
@@ -49,7 +49,7 @@ func newOutput(e *plan.Edge, subtask int, chans []*channel, mem memory.Allocator
 		pendingRows: make([]int, len(chans)),
 	}
 	if e.Partitioning == plan.Hash {
-		p, err := exchange.NewPartitioner(e.From.Schema, e.Keys, e.To.Parallelism, maxParallelism)
+		p, err := exchange.NewPartitioner(edgeSchema(e), e.Keys, e.To.Parallelism, maxParallelism)
 		if err != nil {
 			return nil, err
 		}
@@ -210,4 +210,12 @@ func concatBatches(mem memory.Allocator, schema *arrow.Schema, bs []arrow.Record
 		a.Release()
 	}
 	return res, nil
+}
+
+// edgeSchema is the schema of the batches an edge carries.
+func edgeSchema(e *plan.Edge) *arrow.Schema {
+	if e.Tag != "" {
+		return e.From.SideOutputs[e.Tag]
+	}
+	return e.From.Schema
 }

@@ -92,7 +92,7 @@ func (t *task) open(ctx context.Context) error {
 		}
 		var inputs []*arrow.Schema
 		for _, e := range n.Inputs {
-			inputs = append(inputs, e.From.Schema)
+			inputs = append(inputs, edgeSchema(e))
 		}
 		keyGroups := exchange.KeyGroupRangeFor(t.subtask, n.Parallelism, p.MaxParallelism)
 		oc := &compute.OperatorContext{
@@ -282,25 +282,57 @@ func (e *NodeError) Error() string {
 
 func (e *NodeError) Unwrap() error { return e.Err }
 
-// outEmitter sends the chain's output over every outgoing edge.
+// outEmitter sends the chain's output over every outgoing edge of the main
+// output, and side outputs over the edges of their tag.
 type outEmitter struct{ t *task }
 
+var _ compute.SideEmitter = (*outEmitter)(nil)
+
 func (e *outEmitter) Emit(ctx context.Context, b arrow.RecordBatch) error {
-	t := e.t
 	rows := b.NumRows()
-	if rows == 0 || len(t.outs) == 0 {
+	if rows == 0 {
 		b.Release()
 		return nil
 	}
-	tail := t.job.nodes[t.chain[len(t.chain)-1]]
+	tail := e.t.job.nodes[e.t.chain[len(e.t.chain)-1]]
 	tail.rowsOut.Add(rows)
 	tail.batchesOut.Add(1)
-	for i := 1; i < len(t.outs); i++ {
+	return e.send(ctx, "", b)
+}
+
+func (e *outEmitter) EmitSide(ctx context.Context, tag string, b arrow.RecordBatch) error {
+	rows := b.NumRows()
+	if rows == 0 {
+		b.Release()
+		return nil
+	}
+	e.t.job.nodes[e.t.chain[len(e.t.chain)-1]].rowsSide.Add(rows)
+	return e.send(ctx, tag, b)
+}
+
+// send fans b out to every output of the tag.
+func (e *outEmitter) send(ctx context.Context, tag string, b arrow.RecordBatch) error {
+	t := e.t
+	n := 0
+	for _, o := range t.outs {
+		if o.edge.Tag == tag {
+			n++
+		}
+	}
+	if n == 0 {
+		b.Release()
+		return nil
+	}
+	for i := 1; i < n; i++ {
 		b.Retain()
 	}
-	for i, o := range t.outs {
+	for _, o := range t.outs {
+		if o.edge.Tag != tag {
+			continue
+		}
+		n--
 		if err := o.emit(ctx, b); err != nil {
-			for range t.outs[i+1:] {
+			for ; n > 0; n-- {
 				b.Release()
 			}
 			return err
