@@ -869,8 +869,16 @@ func timeFieldFn(field string) func(*compiler, *Call, []cnode) (cnode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return c.row(call, []cnode{x}, tInt, false, timeField(field, x.dtype())), nil
+		return c.timeFieldNode(call, x, field), nil
 	}
+}
+
+func (c *compiler) timeFieldNode(call *Call, x cnode, field string) cnode {
+	switch field {
+	case "hour", "minute", "second", "dow", "epoch", "millisecond", "microsecond":
+		return c.fold(&tsFieldNode{x: x, field: field})
+	}
+	return c.row(call, []cnode{x}, tInt, false, timeField(field, x.dtype()))
 }
 
 func buildExtract(c *compiler, call *Call, args []cnode) (cnode, error) {
@@ -886,7 +894,7 @@ func buildExtract(c *compiler, call *Call, args []cnode) (cnode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.row(call, []cnode{x}, tInt, false, timeField(field, x.dtype())), nil
+	return c.timeFieldNode(call, x, field), nil
 }
 
 func buildDateFormat(c *compiler, call *Call, args []cnode) (cnode, error) {
