@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -241,7 +242,7 @@ func addVarLens(c arrow.Array, lens []int32) {
 				lens[i]++
 				continue
 			}
-			lens[i] += escapedLen(a.ValueBytes()[a.ValueOffset64(i):a.ValueOffset64(i+1)])
+			lens[i] += escapedLen(sbytes(a.Value(i)))
 		}
 	case *array.LargeString:
 		for i := range lens {
@@ -249,7 +250,7 @@ func addVarLens(c arrow.Array, lens []int32) {
 				lens[i]++
 				continue
 			}
-			lens[i] += escapedLen(a.ValueBytes()[a.ValueOffset64(i):a.ValueOffset64(i+1)])
+			lens[i] += escapedLen(sbytes(a.Value(i)))
 		}
 	case *array.Binary:
 		for i := range lens {
@@ -271,6 +272,10 @@ func addVarLens(c arrow.Array, lens []int32) {
 		panic(fmt.Sprintf("state: addVarLens on %s", c.DataType()))
 	}
 }
+
+// sbytes views a string's bytes without copying; the result must not be
+// modified.
+func sbytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func putEscaped(dst []byte, b []byte) int {
 	n := 0
@@ -437,17 +442,15 @@ func encodeColumn(c arrow.Array, buf []byte, cur []int32) {
 			}
 		}
 	case *array.String:
-		data := a.ValueBytes()
 		for i := 0; i < a.Len(); i++ {
 			if !isNull(i) {
-				cur[i] += int32(putEscaped(buf[cur[i]:], data[a.ValueOffset64(i):a.ValueOffset64(i+1)]))
+				cur[i] += int32(putEscaped(buf[cur[i]:], sbytes(a.Value(i))))
 			}
 		}
 	case *array.LargeString:
-		data := a.ValueBytes()
 		for i := 0; i < a.Len(); i++ {
 			if !isNull(i) {
-				cur[i] += int32(putEscaped(buf[cur[i]:], data[a.ValueOffset64(i):a.ValueOffset64(i+1)]))
+				cur[i] += int32(putEscaped(buf[cur[i]:], sbytes(a.Value(i))))
 			}
 		}
 	case *array.Binary:
