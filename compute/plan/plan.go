@@ -113,9 +113,10 @@ type Node struct {
 	Watermark *WatermarkStrategy
 	// SideOutputs are the schemas of the node's side outputs, by tag.
 	SideOutputs map[string]*arrow.Schema
-	// InputKeys, when set, are key columns of the input that the node needs
-	// its input hash-partitioned by (a keyed operator such as a window).
-	InputKeys []int
+	// InputKeys[i], when set, are key columns of input i that the node needs
+	// that input hash-partitioned by (a keyed operator such as a window or a
+	// join).
+	InputKeys [][]int
 }
 
 // WatermarkStrategy says how a source derives event time and watermarks.
@@ -286,6 +287,10 @@ func (b *builder) checkGraph() {
 			if len(n.GetInputs()) > 0 {
 				b.fail("%s: inputs: a source has no inputs, got %q", ref, n.GetInputs())
 			}
+		case *sluicev1.Node_Join:
+			if len(n.GetInputs()) != 2 {
+				b.fail("%s: inputs: a join needs two inputs (left, right), got %d", ref, len(n.GetInputs()))
+			}
 		default:
 			if len(n.GetInputs()) != 1 {
 				b.fail("%s: inputs: needs exactly one input, got %d", ref, len(n.GetInputs()))
@@ -363,26 +368,30 @@ func (b *builder) typeNodes() {
 	for _, i := range b.order {
 		n := nodes[i]
 		ref := nodeRef(i, n)
-		var in *arrow.Schema
-		if len(n.GetInputs()) == 1 {
-			id, tag := splitInput(n.GetInputs()[0])
+		ins := make([]*arrow.Schema, len(n.GetInputs()))
+		typed := true
+		for k, input := range n.GetInputs() {
+			id, tag := splitInput(input)
 			j := b.byID[id]
 			switch {
 			case tag == "":
-				in = b.schemas[j]
+				ins[k] = b.schemas[j]
 			case b.phys[j] == nil && b.schemas[j] != nil:
-				b.fail("%s: inputs: %q: node %q has no side outputs", ref, n.GetInputs()[0], id)
-				continue
+				b.fail("%s: inputs: %q: node %q has no side outputs", ref, input, id)
 			case b.phys[j] != nil:
-				if in = b.phys[j].SideOutputs[tag]; in == nil {
-					b.fail("%s: inputs: %q: node %q has no side output %q", ref, n.GetInputs()[0], id, tag)
-					continue
+				if ins[k] = b.phys[j].SideOutputs[tag]; ins[k] == nil {
+					b.fail("%s: inputs: %q: node %q has no side output %q", ref, input, id, tag)
 				}
 			}
+			typed = typed && ins[k] != nil
+		}
+		var in *arrow.Schema
+		if len(ins) > 0 {
+			in = ins[0]
 		}
 		_, isSink := n.GetKind().(*sluicev1.Node_Sink)
-		if in == nil && len(n.GetInputs()) == 1 && !isSink {
-			continue // the input failed to type, and that error is reported
+		if !typed && !isSink {
+			continue // an input failed to type, and that error is reported
 		}
 		phys := &Node{ID: n.GetId(), Kind: Transform, Parallelism: b.parallelism(n)}
 		switch k := n.GetKind().(type) {
@@ -442,7 +451,8 @@ func (b *builder) typeNodes() {
 				b.fail("%s: window: %w", ref, err)
 				continue
 			}
-			phys.Schema, phys.SideOutputs, phys.InputKeys, phys.NewOperator = wp.Schema, wp.SideOutputs, wp.Keys, wp.NewOperator
+			phys.Schema, phys.SideOutputs, phys.NewOperator = wp.Schema, wp.SideOutputs, wp.NewOperator
+			phys.InputKeys = [][]int{wp.Keys}
 			if len(wp.Keys) == 0 && phys.Parallelism != 1 {
 				if n.GetParallelism() > 1 {
 					b.fail("%s: parallelism: %d, but a window without keys runs as one subtask", ref, n.GetParallelism())
@@ -450,6 +460,30 @@ func (b *builder) typeNodes() {
 				}
 				phys.Parallelism = 1
 			}
+		case *sluicev1.Node_Join:
+			jp, err := operator.PlanJoin(k.Join, ins[0], ins[1])
+			if err != nil {
+				b.fail("%s: join: %w", ref, err)
+				continue
+			}
+			phys.Schema, phys.NewOperator = jp.Schema, jp.NewOperator
+			phys.InputKeys = [][]int{jp.LeftKeys, jp.RightKeys}
+		case *sluicev1.Node_Aggregate:
+			ap, err := operator.PlanAggregate(k.Aggregate, in)
+			if err != nil {
+				b.fail("%s: aggregate: %w", ref, err)
+				continue
+			}
+			phys.Schema, phys.NewOperator = ap.Schema, ap.NewOperator
+			phys.InputKeys = [][]int{ap.Keys}
+		case *sluicev1.Node_TopN:
+			tp, err := operator.PlanTopN(k.TopN, in)
+			if err != nil {
+				b.fail("%s: top_n: %w", ref, err)
+				continue
+			}
+			phys.Schema, phys.NewOperator = tp.Schema, tp.NewOperator
+			phys.InputKeys = [][]int{tp.Keys}
 		case *sluicev1.Node_Sink:
 			sink, err := connectors.NewSink(k.Sink.GetConnector(), k.Sink.GetOptions().AsMap())
 			if err != nil {
@@ -613,37 +647,43 @@ func (b *builder) physical() {
 			continue
 		}
 		b.plan.Nodes = append(b.plan.Nodes, to)
-		if len(nodes[i].GetInputs()) == 0 {
-			continue
+		for k, input := range nodes[i].GetInputs() {
+			b.connect(to, k, input)
 		}
-		// Walk up through partitioning nodes; the one nearest to this node wins.
-		e := &Edge{To: to, Partitioning: -1}
-		id, tag := splitInput(nodes[i].GetInputs()[0])
-		j := b.byID[id]
-		for b.phys[j] == nil {
-			if e.Partitioning < 0 {
-				switch k := nodes[j].GetKind().(type) {
-				case *sluicev1.Node_KeyBy:
-					e.Partitioning = Hash
-					e.Keys, _ = b.keyColumns(nodeRef(j, nodes[j]), k.KeyBy.GetKeys(), b.schemas[j])
-				case *sluicev1.Node_Rebalance:
-					e.Partitioning = Rebalance
-				}
-			}
-			id, tag = splitInput(nodes[j].GetInputs()[0])
-			j = b.byID[id]
-		}
-		e.From, e.Tag = b.phys[j], tag
-		if to.InputKeys != nil { // a keyed operator: partition by its keys
-			e.Partitioning, e.Keys = Hash, to.InputKeys
-		}
+	}
+}
+
+// connect adds the edge feeding input idx of node to, which the spec names
+// ref ("id" or "id:tag").
+func (b *builder) connect(to *Node, idx int, ref string) {
+	nodes := b.spec.GetNodes()
+	// Walk up through partitioning nodes; the one nearest to this node wins.
+	e := &Edge{To: to, Partitioning: -1}
+	id, tag := splitInput(ref)
+	j := b.byID[id]
+	for b.phys[j] == nil {
 		if e.Partitioning < 0 {
-			e.Partitioning = Forward
-			if e.From.Parallelism != to.Parallelism {
+			switch kind := nodes[j].GetKind().(type) {
+			case *sluicev1.Node_KeyBy:
+				e.Partitioning = Hash
+				e.Keys, _ = b.keyColumns(nodeRef(j, nodes[j]), kind.KeyBy.GetKeys(), b.schemas[j])
+			case *sluicev1.Node_Rebalance:
 				e.Partitioning = Rebalance
 			}
 		}
-		e.From.Outputs = append(e.From.Outputs, e)
-		to.Inputs = append(to.Inputs, e)
+		id, tag = splitInput(nodes[j].GetInputs()[0])
+		j = b.byID[id]
 	}
+	e.From, e.Tag = b.phys[j], tag
+	if idx < len(to.InputKeys) && to.InputKeys[idx] != nil { // a keyed operator: partition by its keys
+		e.Partitioning, e.Keys = Hash, to.InputKeys[idx]
+	}
+	if e.Partitioning < 0 {
+		e.Partitioning = Forward
+		if e.From.Parallelism != to.Parallelism {
+			e.Partitioning = Rebalance
+		}
+	}
+	e.From.Outputs = append(e.From.Outputs, e)
+	to.Inputs = append(to.Inputs, e)
 }

@@ -231,14 +231,19 @@ type opEmitter struct {
 }
 
 func (e *opEmitter) Emit(ctx context.Context, b arrow.RecordBatch) error {
-	t := e.t
+	return e.t.feed(ctx, e.i, 0, b)
+}
+
+// feed hands b to ops[i] as its input, counting it as output of the node
+// before it in the chain.
+func (t *task) feed(ctx context.Context, i, input int, b arrow.RecordBatch) error {
 	rows := b.NumRows()
 	if rows == 0 {
 		b.Release()
 		return nil
 	}
-	n := t.opNodes[e.i]
-	if e.i > 0 || t.chain[0].Kind == plan.Source {
+	n := t.opNodes[i]
+	if i > 0 || t.chain[0].Kind == plan.Source {
 		prev := t.job.nodes[t.chain[indexOf(t.chain, n)-1]]
 		prev.rowsOut.Add(rows)
 		prev.batchesOut.Add(1)
@@ -246,7 +251,7 @@ func (e *opEmitter) Emit(ctx context.Context, b arrow.RecordBatch) error {
 	m := t.job.nodes[n]
 	m.rowsIn.Add(rows)
 	m.batchesIn.Add(1)
-	if err := t.ops[e.i].ProcessBatch(ctx, 0, b, t.emitters[e.i+1]); err != nil {
+	if err := t.ops[i].ProcessBatch(ctx, input, b, t.emitters[i+1]); err != nil {
 		return wrapNodeErr(n, t.subtask, err)
 	}
 	return nil
@@ -460,7 +465,7 @@ func (t *task) runGate(ctx context.Context) error {
 		var err error
 		switch ev.Kind {
 		case compute.KindBatch:
-			err = t.process(ctx, ev.Batch)
+			err = t.feed(ctx, 0, ev.input, ev.Batch)
 		case compute.KindWatermark:
 			if ev.Idle {
 				err = t.broadcast(ctx, ev.Message)

@@ -179,7 +179,8 @@ type Node struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique id, used by other nodes' inputs. Required.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Ids of the upstream nodes. Sources have none; other nodes have one. An
+	// Ids of the upstream nodes. Sources have none, joins two (left, right),
+	// other nodes one. An
 	// input "id:tag" reads node id's side output named tag, for example
 	// "win:late" for the rows a window received too late.
 	Inputs []string `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
@@ -194,6 +195,9 @@ type Node struct {
 	//	*Node_Rebalance
 	//	*Node_Sink
 	//	*Node_Window
+	//	*Node_Join
+	//	*Node_Aggregate
+	//	*Node_TopN
 	Kind          isNode_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -320,6 +324,33 @@ func (x *Node) GetWindow() *WindowNode {
 	return nil
 }
 
+func (x *Node) GetJoin() *JoinNode {
+	if x != nil {
+		if x, ok := x.Kind.(*Node_Join); ok {
+			return x.Join
+		}
+	}
+	return nil
+}
+
+func (x *Node) GetAggregate() *AggregateNode {
+	if x != nil {
+		if x, ok := x.Kind.(*Node_Aggregate); ok {
+			return x.Aggregate
+		}
+	}
+	return nil
+}
+
+func (x *Node) GetTopN() *TopNNode {
+	if x != nil {
+		if x, ok := x.Kind.(*Node_TopN); ok {
+			return x.TopN
+		}
+	}
+	return nil
+}
+
 type isNode_Kind interface {
 	isNode_Kind()
 }
@@ -352,6 +383,18 @@ type Node_Window struct {
 	Window *WindowNode `protobuf:"bytes,16,opt,name=window,proto3,oneof"`
 }
 
+type Node_Join struct {
+	Join *JoinNode `protobuf:"bytes,17,opt,name=join,proto3,oneof"`
+}
+
+type Node_Aggregate struct {
+	Aggregate *AggregateNode `protobuf:"bytes,18,opt,name=aggregate,proto3,oneof"`
+}
+
+type Node_TopN struct {
+	TopN *TopNNode `protobuf:"bytes,19,opt,name=top_n,json=topN,proto3,oneof"`
+}
+
 func (*Node_Source) isNode_Kind() {}
 
 func (*Node_Filter) isNode_Kind() {}
@@ -365,6 +408,12 @@ func (*Node_Rebalance) isNode_Kind() {}
 func (*Node_Sink) isNode_Kind() {}
 
 func (*Node_Window) isNode_Kind() {}
+
+func (*Node_Join) isNode_Kind() {}
+
+func (*Node_Aggregate) isNode_Kind() {}
+
+func (*Node_TopN) isNode_Kind() {}
 
 // SourceNode reads from a connector.
 type SourceNode struct {
@@ -1785,6 +1834,476 @@ func (x *Aggregate) GetExpr() string {
 	return ""
 }
 
+// JoinNode is an inner equi-join of its two inputs: inputs[0] is the left
+// side, inputs[1] the right. Without interval or window it is a regular join
+// that keeps both sides in state; with interval it is an interval join, with
+// window a window join, both of which expire state with the watermark. The
+// joined row has the left columns, then the right columns, each name with its
+// side's prefix; names must not clash after prefixing.
+type JoinNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key columns of the left input. At least one.
+	LeftKeys []string `protobuf:"bytes,1,rep,name=left_keys,json=leftKeys,proto3" json:"left_keys,omitempty"`
+	// Key columns of the right input, as many as left_keys, of the same types.
+	RightKeys []string `protobuf:"bytes,2,rep,name=right_keys,json=rightKeys,proto3" json:"right_keys,omitempty"`
+	// Prefixes added to the names of the left and right columns in the joined
+	// row (and in condition and columns).
+	LeftPrefix  string `protobuf:"bytes,3,opt,name=left_prefix,json=leftPrefix,proto3" json:"left_prefix,omitempty"`
+	RightPrefix string `protobuf:"bytes,4,opt,name=right_prefix,json=rightPrefix,proto3" json:"right_prefix,omitempty"`
+	// An interval join: a pair joins when the right row's time is within
+	// [left time + lower, left time + upper].
+	Interval *IntervalJoin `protobuf:"bytes,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	// A window join: a pair joins when both rows fall in the same window.
+	Window *WindowJoin `protobuf:"bytes,6,opt,name=window,proto3" json:"window,omitempty"`
+	// An extra boolean condition over the joined row.
+	Condition string `protobuf:"bytes,7,opt,name=condition,proto3" json:"condition,omitempty"`
+	// The output columns, as expressions over the joined row. Default: all.
+	Columns       []*Column `protobuf:"bytes,8,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinNode) Reset() {
+	*x = JoinNode{}
+	mi := &file_sluice_v1_job_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinNode) ProtoMessage() {}
+
+func (x *JoinNode) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinNode.ProtoReflect.Descriptor instead.
+func (*JoinNode) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *JoinNode) GetLeftKeys() []string {
+	if x != nil {
+		return x.LeftKeys
+	}
+	return nil
+}
+
+func (x *JoinNode) GetRightKeys() []string {
+	if x != nil {
+		return x.RightKeys
+	}
+	return nil
+}
+
+func (x *JoinNode) GetLeftPrefix() string {
+	if x != nil {
+		return x.LeftPrefix
+	}
+	return ""
+}
+
+func (x *JoinNode) GetRightPrefix() string {
+	if x != nil {
+		return x.RightPrefix
+	}
+	return ""
+}
+
+func (x *JoinNode) GetInterval() *IntervalJoin {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *JoinNode) GetWindow() *WindowJoin {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *JoinNode) GetCondition() string {
+	if x != nil {
+		return x.Condition
+	}
+	return ""
+}
+
+func (x *JoinNode) GetColumns() []*Column {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+// IntervalJoin bounds the time distance between joined rows.
+type IntervalJoin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event-time columns (timestamps) of the left and right inputs.
+	LeftTime      string               `protobuf:"bytes,1,opt,name=left_time,json=leftTime,proto3" json:"left_time,omitempty"`
+	RightTime     string               `protobuf:"bytes,2,opt,name=right_time,json=rightTime,proto3" json:"right_time,omitempty"`
+	Lower         *durationpb.Duration `protobuf:"bytes,3,opt,name=lower,proto3" json:"lower,omitempty"`
+	Upper         *durationpb.Duration `protobuf:"bytes,4,opt,name=upper,proto3" json:"upper,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntervalJoin) Reset() {
+	*x = IntervalJoin{}
+	mi := &file_sluice_v1_job_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntervalJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntervalJoin) ProtoMessage() {}
+
+func (x *IntervalJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntervalJoin.ProtoReflect.Descriptor instead.
+func (*IntervalJoin) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *IntervalJoin) GetLeftTime() string {
+	if x != nil {
+		return x.LeftTime
+	}
+	return ""
+}
+
+func (x *IntervalJoin) GetRightTime() string {
+	if x != nil {
+		return x.RightTime
+	}
+	return ""
+}
+
+func (x *IntervalJoin) GetLower() *durationpb.Duration {
+	if x != nil {
+		return x.Lower
+	}
+	return nil
+}
+
+func (x *IntervalJoin) GetUpper() *durationpb.Duration {
+	if x != nil {
+		return x.Upper
+	}
+	return nil
+}
+
+// WindowJoin joins rows of the same window.
+type WindowJoin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event-time columns (timestamps) of the left and right inputs.
+	LeftTime  string `protobuf:"bytes,1,opt,name=left_time,json=leftTime,proto3" json:"left_time,omitempty"`
+	RightTime string `protobuf:"bytes,2,opt,name=right_time,json=rightTime,proto3" json:"right_time,omitempty"`
+	// Types that are valid to be assigned to Assigner:
+	//
+	//	*WindowJoin_Tumbling
+	//	*WindowJoin_Sliding
+	Assigner      isWindowJoin_Assigner `protobuf_oneof:"assigner"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowJoin) Reset() {
+	*x = WindowJoin{}
+	mi := &file_sluice_v1_job_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowJoin) ProtoMessage() {}
+
+func (x *WindowJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowJoin.ProtoReflect.Descriptor instead.
+func (*WindowJoin) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *WindowJoin) GetLeftTime() string {
+	if x != nil {
+		return x.LeftTime
+	}
+	return ""
+}
+
+func (x *WindowJoin) GetRightTime() string {
+	if x != nil {
+		return x.RightTime
+	}
+	return ""
+}
+
+func (x *WindowJoin) GetAssigner() isWindowJoin_Assigner {
+	if x != nil {
+		return x.Assigner
+	}
+	return nil
+}
+
+func (x *WindowJoin) GetTumbling() *TumblingWindow {
+	if x != nil {
+		if x, ok := x.Assigner.(*WindowJoin_Tumbling); ok {
+			return x.Tumbling
+		}
+	}
+	return nil
+}
+
+func (x *WindowJoin) GetSliding() *SlidingWindow {
+	if x != nil {
+		if x, ok := x.Assigner.(*WindowJoin_Sliding); ok {
+			return x.Sliding
+		}
+	}
+	return nil
+}
+
+type isWindowJoin_Assigner interface {
+	isWindowJoin_Assigner()
+}
+
+type WindowJoin_Tumbling struct {
+	Tumbling *TumblingWindow `protobuf:"bytes,3,opt,name=tumbling,proto3,oneof"`
+}
+
+type WindowJoin_Sliding struct {
+	Sliding *SlidingWindow `protobuf:"bytes,4,opt,name=sliding,proto3,oneof"`
+}
+
+func (*WindowJoin_Tumbling) isWindowJoin_Assigner() {}
+
+func (*WindowJoin_Sliding) isWindowJoin_Assigner() {}
+
+// AggregateNode is an unbounded group-by: for every key it keeps the
+// aggregates over all rows so far and emits an update whenever they change.
+// Its output is an updating stream (see docs/design.md, Changelog).
+type AggregateNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Group-by key columns; the input is hash-partitioned by them.
+	Keys []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The aggregates. At least one.
+	Aggregates    []*Aggregate `protobuf:"bytes,2,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggregateNode) Reset() {
+	*x = AggregateNode{}
+	mi := &file_sluice_v1_job_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggregateNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggregateNode) ProtoMessage() {}
+
+func (x *AggregateNode) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggregateNode.ProtoReflect.Descriptor instead.
+func (*AggregateNode) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AggregateNode) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *AggregateNode) GetAggregates() []*Aggregate {
+	if x != nil {
+		return x.Aggregates
+	}
+	return nil
+}
+
+// TopNNode keeps the first limit rows per partition in the given order
+// (Flink's ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) <= limit).
+// limit 1 deduplicates. Its output is an updating stream.
+type TopNNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Partition columns; the input is hash-partitioned by them.
+	PartitionBy []string `protobuf:"bytes,1,rep,name=partition_by,json=partitionBy,proto3" json:"partition_by,omitempty"`
+	// The order. At least one key.
+	OrderBy []*SortKey `protobuf:"bytes,2,rep,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// How many rows to keep per partition. At least 1.
+	Limit int64 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// When set, an output column of this name holds the row's rank (1-based).
+	RowNumber     string `protobuf:"bytes,4,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopNNode) Reset() {
+	*x = TopNNode{}
+	mi := &file_sluice_v1_job_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopNNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopNNode) ProtoMessage() {}
+
+func (x *TopNNode) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopNNode.ProtoReflect.Descriptor instead.
+func (*TopNNode) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TopNNode) GetPartitionBy() []string {
+	if x != nil {
+		return x.PartitionBy
+	}
+	return nil
+}
+
+func (x *TopNNode) GetOrderBy() []*SortKey {
+	if x != nil {
+		return x.OrderBy
+	}
+	return nil
+}
+
+func (x *TopNNode) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *TopNNode) GetRowNumber() string {
+	if x != nil {
+		return x.RowNumber
+	}
+	return ""
+}
+
+// SortKey is one ordering column.
+type SortKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Column        string                 `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	Descending    bool                   `protobuf:"varint,2,opt,name=descending,proto3" json:"descending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SortKey) Reset() {
+	*x = SortKey{}
+	mi := &file_sluice_v1_job_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortKey) ProtoMessage() {}
+
+func (x *SortKey) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortKey.ProtoReflect.Descriptor instead.
+func (*SortKey) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SortKey) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *SortKey) GetDescending() bool {
+	if x != nil {
+		return x.Descending
+	}
+	return false
+}
+
 var File_sluice_v1_job_proto protoreflect.FileDescriptor
 
 const file_sluice_v1_job_proto_rawDesc = "" +
@@ -1800,7 +2319,7 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"batch_size\x18\x01 \x01(\x05R\tbatchSize\x121\n" +
 	"\x06linger\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06linger\x12)\n" +
-	"\x10channel_capacity\x18\x03 \x01(\x05R\x0fchannelCapacity\"\xb3\x03\n" +
+	"\x10channel_capacity\x18\x03 \x01(\x05R\x0fchannelCapacity\"\xc4\x04\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06inputs\x18\x02 \x03(\tR\x06inputs\x12 \n" +
@@ -1812,7 +2331,10 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\x06key_by\x18\r \x01(\v2\x14.sluice.v1.KeyByNodeH\x00R\x05keyBy\x128\n" +
 	"\trebalance\x18\x0e \x01(\v2\x18.sluice.v1.RebalanceNodeH\x00R\trebalance\x12)\n" +
 	"\x04sink\x18\x0f \x01(\v2\x13.sluice.v1.SinkNodeH\x00R\x04sink\x12/\n" +
-	"\x06window\x18\x10 \x01(\v2\x15.sluice.v1.WindowNodeH\x00R\x06windowB\x06\n" +
+	"\x06window\x18\x10 \x01(\v2\x15.sluice.v1.WindowNodeH\x00R\x06window\x12)\n" +
+	"\x04join\x18\x11 \x01(\v2\x13.sluice.v1.JoinNodeH\x00R\x04join\x128\n" +
+	"\taggregate\x18\x12 \x01(\v2\x18.sluice.v1.AggregateNodeH\x00R\taggregate\x12*\n" +
+	"\x05top_n\x18\x13 \x01(\v2\x13.sluice.v1.TopNNodeH\x00R\x04topNB\x06\n" +
 	"\x04kind\"\x95\x01\n" +
 	"\n" +
 	"SourceNode\x12\x1c\n" +
@@ -1899,7 +2421,49 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\tAggregate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x12\n" +
-	"\x04expr\x18\x03 \x01(\tR\x04exprB5Z3github.com/sluicedata/sluice/gen/sluice/v1;sluicev1b\x06proto3"
+	"\x04expr\x18\x03 \x01(\tR\x04expr\"\xb9\x02\n" +
+	"\bJoinNode\x12\x1b\n" +
+	"\tleft_keys\x18\x01 \x03(\tR\bleftKeys\x12\x1d\n" +
+	"\n" +
+	"right_keys\x18\x02 \x03(\tR\trightKeys\x12\x1f\n" +
+	"\vleft_prefix\x18\x03 \x01(\tR\n" +
+	"leftPrefix\x12!\n" +
+	"\fright_prefix\x18\x04 \x01(\tR\vrightPrefix\x123\n" +
+	"\binterval\x18\x05 \x01(\v2\x17.sluice.v1.IntervalJoinR\binterval\x12-\n" +
+	"\x06window\x18\x06 \x01(\v2\x15.sluice.v1.WindowJoinR\x06window\x12\x1c\n" +
+	"\tcondition\x18\a \x01(\tR\tcondition\x12+\n" +
+	"\acolumns\x18\b \x03(\v2\x11.sluice.v1.ColumnR\acolumns\"\xac\x01\n" +
+	"\fIntervalJoin\x12\x1b\n" +
+	"\tleft_time\x18\x01 \x01(\tR\bleftTime\x12\x1d\n" +
+	"\n" +
+	"right_time\x18\x02 \x01(\tR\trightTime\x12/\n" +
+	"\x05lower\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05lower\x12/\n" +
+	"\x05upper\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05upper\"\xc3\x01\n" +
+	"\n" +
+	"WindowJoin\x12\x1b\n" +
+	"\tleft_time\x18\x01 \x01(\tR\bleftTime\x12\x1d\n" +
+	"\n" +
+	"right_time\x18\x02 \x01(\tR\trightTime\x127\n" +
+	"\btumbling\x18\x03 \x01(\v2\x19.sluice.v1.TumblingWindowH\x00R\btumbling\x124\n" +
+	"\asliding\x18\x04 \x01(\v2\x18.sluice.v1.SlidingWindowH\x00R\aslidingB\n" +
+	"\n" +
+	"\bassigner\"Y\n" +
+	"\rAggregateNode\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\x124\n" +
+	"\n" +
+	"aggregates\x18\x02 \x03(\v2\x14.sluice.v1.AggregateR\n" +
+	"aggregates\"\x91\x01\n" +
+	"\bTopNNode\x12!\n" +
+	"\fpartition_by\x18\x01 \x03(\tR\vpartitionBy\x12-\n" +
+	"\border_by\x18\x02 \x03(\v2\x12.sluice.v1.SortKeyR\aorderBy\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x03R\x05limit\x12\x1d\n" +
+	"\n" +
+	"row_number\x18\x04 \x01(\tR\trowNumber\"A\n" +
+	"\aSortKey\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x12\x1e\n" +
+	"\n" +
+	"descending\x18\x02 \x01(\bR\n" +
+	"descendingB5Z3github.com/sluicedata/sluice/gen/sluice/v1;sluicev1b\x06proto3"
 
 var (
 	file_sluice_v1_job_proto_rawDescOnce sync.Once
@@ -1913,7 +2477,7 @@ func file_sluice_v1_job_proto_rawDescGZIP() []byte {
 	return file_sluice_v1_job_proto_rawDescData
 }
 
-var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_sluice_v1_job_proto_goTypes = []any{
 	(*JobSpec)(nil),               // 0: sluice.v1.JobSpec
 	(*RuntimeOptions)(nil),        // 1: sluice.v1.RuntimeOptions
@@ -1941,13 +2505,19 @@ var file_sluice_v1_job_proto_goTypes = []any{
 	(*CountEvictor)(nil),          // 23: sluice.v1.CountEvictor
 	(*TimeEvictor)(nil),           // 24: sluice.v1.TimeEvictor
 	(*Aggregate)(nil),             // 25: sluice.v1.Aggregate
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
-	(*structpb.Struct)(nil),       // 27: google.protobuf.Struct
+	(*JoinNode)(nil),              // 26: sluice.v1.JoinNode
+	(*IntervalJoin)(nil),          // 27: sluice.v1.IntervalJoin
+	(*WindowJoin)(nil),            // 28: sluice.v1.WindowJoin
+	(*AggregateNode)(nil),         // 29: sluice.v1.AggregateNode
+	(*TopNNode)(nil),              // 30: sluice.v1.TopNNode
+	(*SortKey)(nil),               // 31: sluice.v1.SortKey
+	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
+	(*structpb.Struct)(nil),       // 33: google.protobuf.Struct
 }
 var file_sluice_v1_job_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.JobSpec.nodes:type_name -> sluice.v1.Node
 	1,  // 1: sluice.v1.JobSpec.runtime:type_name -> sluice.v1.RuntimeOptions
-	26, // 2: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
+	32, // 2: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
 	3,  // 3: sluice.v1.Node.source:type_name -> sluice.v1.SourceNode
 	5,  // 4: sluice.v1.Node.filter:type_name -> sluice.v1.FilterNode
 	6,  // 5: sluice.v1.Node.project:type_name -> sluice.v1.ProjectNode
@@ -1955,40 +2525,52 @@ var file_sluice_v1_job_proto_depIdxs = []int32{
 	9,  // 7: sluice.v1.Node.rebalance:type_name -> sluice.v1.RebalanceNode
 	10, // 8: sluice.v1.Node.sink:type_name -> sluice.v1.SinkNode
 	11, // 9: sluice.v1.Node.window:type_name -> sluice.v1.WindowNode
-	27, // 10: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
-	4,  // 11: sluice.v1.SourceNode.watermark:type_name -> sluice.v1.WatermarkSpec
-	26, // 12: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
-	26, // 13: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
-	7,  // 14: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
-	27, // 15: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
-	12, // 16: sluice.v1.WindowNode.tumbling:type_name -> sluice.v1.TumblingWindow
-	13, // 17: sluice.v1.WindowNode.sliding:type_name -> sluice.v1.SlidingWindow
-	14, // 18: sluice.v1.WindowNode.session:type_name -> sluice.v1.SessionWindow
-	15, // 19: sluice.v1.WindowNode.count:type_name -> sluice.v1.CountWindow
-	16, // 20: sluice.v1.WindowNode.global:type_name -> sluice.v1.GlobalWindow
-	17, // 21: sluice.v1.WindowNode.trigger:type_name -> sluice.v1.Trigger
-	22, // 22: sluice.v1.WindowNode.evictor:type_name -> sluice.v1.Evictor
-	26, // 23: sluice.v1.WindowNode.allowed_lateness:type_name -> google.protobuf.Duration
-	25, // 24: sluice.v1.WindowNode.aggregates:type_name -> sluice.v1.Aggregate
-	26, // 25: sluice.v1.TumblingWindow.size:type_name -> google.protobuf.Duration
-	26, // 26: sluice.v1.TumblingWindow.offset:type_name -> google.protobuf.Duration
-	26, // 27: sluice.v1.SlidingWindow.size:type_name -> google.protobuf.Duration
-	26, // 28: sluice.v1.SlidingWindow.slide:type_name -> google.protobuf.Duration
-	26, // 29: sluice.v1.SlidingWindow.offset:type_name -> google.protobuf.Duration
-	26, // 30: sluice.v1.SessionWindow.gap:type_name -> google.protobuf.Duration
-	18, // 31: sluice.v1.Trigger.event_time:type_name -> sluice.v1.EventTimeTrigger
-	19, // 32: sluice.v1.Trigger.processing_time:type_name -> sluice.v1.ProcessingTimeTrigger
-	20, // 33: sluice.v1.Trigger.count:type_name -> sluice.v1.CountTrigger
-	21, // 34: sluice.v1.Trigger.continuous:type_name -> sluice.v1.ContinuousTrigger
-	26, // 35: sluice.v1.ContinuousTrigger.interval:type_name -> google.protobuf.Duration
-	23, // 36: sluice.v1.Evictor.count:type_name -> sluice.v1.CountEvictor
-	24, // 37: sluice.v1.Evictor.time:type_name -> sluice.v1.TimeEvictor
-	26, // 38: sluice.v1.TimeEvictor.keep:type_name -> google.protobuf.Duration
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	26, // 10: sluice.v1.Node.join:type_name -> sluice.v1.JoinNode
+	29, // 11: sluice.v1.Node.aggregate:type_name -> sluice.v1.AggregateNode
+	30, // 12: sluice.v1.Node.top_n:type_name -> sluice.v1.TopNNode
+	33, // 13: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
+	4,  // 14: sluice.v1.SourceNode.watermark:type_name -> sluice.v1.WatermarkSpec
+	32, // 15: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
+	32, // 16: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
+	7,  // 17: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
+	33, // 18: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
+	12, // 19: sluice.v1.WindowNode.tumbling:type_name -> sluice.v1.TumblingWindow
+	13, // 20: sluice.v1.WindowNode.sliding:type_name -> sluice.v1.SlidingWindow
+	14, // 21: sluice.v1.WindowNode.session:type_name -> sluice.v1.SessionWindow
+	15, // 22: sluice.v1.WindowNode.count:type_name -> sluice.v1.CountWindow
+	16, // 23: sluice.v1.WindowNode.global:type_name -> sluice.v1.GlobalWindow
+	17, // 24: sluice.v1.WindowNode.trigger:type_name -> sluice.v1.Trigger
+	22, // 25: sluice.v1.WindowNode.evictor:type_name -> sluice.v1.Evictor
+	32, // 26: sluice.v1.WindowNode.allowed_lateness:type_name -> google.protobuf.Duration
+	25, // 27: sluice.v1.WindowNode.aggregates:type_name -> sluice.v1.Aggregate
+	32, // 28: sluice.v1.TumblingWindow.size:type_name -> google.protobuf.Duration
+	32, // 29: sluice.v1.TumblingWindow.offset:type_name -> google.protobuf.Duration
+	32, // 30: sluice.v1.SlidingWindow.size:type_name -> google.protobuf.Duration
+	32, // 31: sluice.v1.SlidingWindow.slide:type_name -> google.protobuf.Duration
+	32, // 32: sluice.v1.SlidingWindow.offset:type_name -> google.protobuf.Duration
+	32, // 33: sluice.v1.SessionWindow.gap:type_name -> google.protobuf.Duration
+	18, // 34: sluice.v1.Trigger.event_time:type_name -> sluice.v1.EventTimeTrigger
+	19, // 35: sluice.v1.Trigger.processing_time:type_name -> sluice.v1.ProcessingTimeTrigger
+	20, // 36: sluice.v1.Trigger.count:type_name -> sluice.v1.CountTrigger
+	21, // 37: sluice.v1.Trigger.continuous:type_name -> sluice.v1.ContinuousTrigger
+	32, // 38: sluice.v1.ContinuousTrigger.interval:type_name -> google.protobuf.Duration
+	23, // 39: sluice.v1.Evictor.count:type_name -> sluice.v1.CountEvictor
+	24, // 40: sluice.v1.Evictor.time:type_name -> sluice.v1.TimeEvictor
+	32, // 41: sluice.v1.TimeEvictor.keep:type_name -> google.protobuf.Duration
+	27, // 42: sluice.v1.JoinNode.interval:type_name -> sluice.v1.IntervalJoin
+	28, // 43: sluice.v1.JoinNode.window:type_name -> sluice.v1.WindowJoin
+	7,  // 44: sluice.v1.JoinNode.columns:type_name -> sluice.v1.Column
+	32, // 45: sluice.v1.IntervalJoin.lower:type_name -> google.protobuf.Duration
+	32, // 46: sluice.v1.IntervalJoin.upper:type_name -> google.protobuf.Duration
+	12, // 47: sluice.v1.WindowJoin.tumbling:type_name -> sluice.v1.TumblingWindow
+	13, // 48: sluice.v1.WindowJoin.sliding:type_name -> sluice.v1.SlidingWindow
+	25, // 49: sluice.v1.AggregateNode.aggregates:type_name -> sluice.v1.Aggregate
+	31, // 50: sluice.v1.TopNNode.order_by:type_name -> sluice.v1.SortKey
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_job_proto_init() }
@@ -2004,6 +2586,9 @@ func file_sluice_v1_job_proto_init() {
 		(*Node_Rebalance)(nil),
 		(*Node_Sink)(nil),
 		(*Node_Window)(nil),
+		(*Node_Join)(nil),
+		(*Node_Aggregate)(nil),
+		(*Node_TopN)(nil),
 	}
 	file_sluice_v1_job_proto_msgTypes[11].OneofWrappers = []any{
 		(*WindowNode_Tumbling)(nil),
@@ -2022,13 +2607,17 @@ func file_sluice_v1_job_proto_init() {
 		(*Evictor_Count)(nil),
 		(*Evictor_Time)(nil),
 	}
+	file_sluice_v1_job_proto_msgTypes[28].OneofWrappers = []any{
+		(*WindowJoin_Tumbling)(nil),
+		(*WindowJoin_Sliding)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_job_proto_rawDesc), len(file_sluice_v1_job_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
