@@ -167,6 +167,19 @@ func (e *DeltaEvictor) EvictAfter(in *EvictInput, keep []int32) ([]int32, error)
 	return e.evict(in, keep)
 }
 
+func phase(after bool) string {
+	if after {
+		return "after"
+	}
+	return "before"
+}
+
+func (e CountEvictor) String() string { return fmt.Sprintf("CountEvictor(%d, %s)", e.Max, phase(e.After)) }
+func (e TimeEvictor) String() string  { return fmt.Sprintf("TimeEvictor(%d, %s)", e.Size, phase(e.After)) }
+func (e *DeltaEvictor) String() string {
+	return fmt.Sprintf("DeltaEvictor(%g, %s)", e.Threshold, phase(e.After))
+}
+
 var (
 	_ Evictor = CountEvictor{}
 	_ Evictor = TimeEvictor{}
