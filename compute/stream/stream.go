@@ -99,10 +99,23 @@ func (e *Env) FromSource(id, connector string, opts Options) *Stream {
 	return &Stream{env: e, node: n}
 }
 
-// Stream is the output of one node.
+// Stream is the output of one node (or one of its side outputs).
 type Stream struct {
 	env  *Env
 	node *sluicev1.Node
+	tag  string // side output; empty for the main output
+}
+
+// ref is how a consumer names this stream in its inputs.
+func (s *Stream) ref() string {
+	if s.tag == "" {
+		return s.node.Id
+	}
+	return s.node.Id + ":" + s.tag
+}
+
+func errNotSource(id string) error {
+	return fmt.Errorf("stream: WithWatermark on node %q, which is not a source", id)
 }
 
 // Name sets the node's id.
@@ -115,7 +128,7 @@ func (s *Stream) SetParallelism(p int) *Stream { s.node.Parallelism = int32(p); 
 func (s *Stream) ID() string { return s.node.Id }
 
 func (s *Stream) then(kind string, n *sluicev1.Node) *Stream {
-	return &Stream{env: s.env, node: s.env.add(kind, []string{s.node.Id}, n)}
+	return &Stream{env: s.env, node: s.env.add(kind, []string{s.ref()}, n)}
 }
 
 // Filter keeps the rows where condition is true.
