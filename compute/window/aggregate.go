@@ -242,6 +242,10 @@ func (a *Accumulator) Add(values arrow.Array, times []int64, rows []int32) error
 		a.n += int64(len(rows))
 		return nil
 	}
+	if !v.nulls && v.ints != nil && len(rows) > 0 && (k == Sum || k == Avg || k == Min || k == Max) {
+		a.addInts(v.ints, rows)
+		return nil
+	}
 	for _, r := range rows {
 		if !v.valid(r) {
 			continue
@@ -257,6 +261,36 @@ func (a *Accumulator) Add(values arrow.Array, times []int64, rows []int32) error
 		a.addOne(&v, r, t, times != nil)
 	}
 	return nil
+}
+
+// addInts is the fast path for sum, avg, min and max over an int64 or
+// timestamp column without NULLs.
+func (a *Accumulator) addInts(vals []int64, rows []int32) {
+	switch a.f.kind {
+	case Sum, Avg:
+		var s int64
+		for _, r := range rows {
+			s += vals[r]
+		}
+		a.i += s
+	case Min:
+		m := vals[rows[0]]
+		for _, r := range rows[1:] {
+			m = min(m, vals[r])
+		}
+		if a.n == 0 || m < a.i {
+			a.i = m
+		}
+	case Max:
+		m := vals[rows[0]]
+		for _, r := range rows[1:] {
+			m = max(m, vals[r])
+		}
+		if a.n == 0 || m > a.i {
+			a.i = m
+		}
+	}
+	a.n += int64(len(rows))
 }
 
 func (a *Accumulator) addOne(v *view, r int32, t int64, timed bool) {

@@ -119,9 +119,8 @@
 // count_distinct keeps its set in the accumulator: memory and encoded size
 // are O(distinct values) per (key, window or slice) — 8 bytes per numeric
 // value, length+bytes per string — and a sliding window composes the sets of
-// its slices at fire time. Until it is backed by MapState, use it where the
-// distinct count per window is bounded (Nexmark q15/q16: a few hundred
-// thousand per day at most).
+// its slices at fire time. Until it is backed by MapState, use it only where
+// the distinct count per key and window is known to be bounded.
 //
 // # Concurrency
 //

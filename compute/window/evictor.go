@@ -174,8 +174,12 @@ func phase(after bool) string {
 	return "before"
 }
 
-func (e CountEvictor) String() string { return fmt.Sprintf("CountEvictor(%d, %s)", e.Max, phase(e.After)) }
-func (e TimeEvictor) String() string  { return fmt.Sprintf("TimeEvictor(%d, %s)", e.Size, phase(e.After)) }
+func (e CountEvictor) String() string {
+	return fmt.Sprintf("CountEvictor(%d, %s)", e.Max, phase(e.After))
+}
+func (e TimeEvictor) String() string {
+	return fmt.Sprintf("TimeEvictor(%d, %s)", e.Size, phase(e.After))
+}
 func (e *DeltaEvictor) String() string {
 	return fmt.Sprintf("DeltaEvictor(%g, %s)", e.Threshold, phase(e.After))
 }

@@ -147,7 +147,7 @@ func TestEvictors(t *testing.T) {
 		return nil
 	}}
 	for _, c := range []struct {
-		ev           Evictor
+		ev            Evictor
 		before, after []int32
 	}{
 		{CountEvictor{Max: 2}, []int32{3, 4}, []int32{0, 1, 2, 3, 4}},
