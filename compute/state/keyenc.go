@@ -183,10 +183,9 @@ func (e *KeyEncoder) Encode(cols []arrow.Array, kb *KeyBatch) error {
 	kb.offs = grow(kb.offs, n+1)
 	fixed := 0
 	variable := false
-	for i, w := range e.widths {
+	for _, w := range e.widths {
 		if w == 0 {
 			variable = true
-			_ = i
 		}
 		fixed += w
 	}

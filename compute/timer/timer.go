@@ -209,10 +209,11 @@ func (s *Service) Register(d Domain, k state.Key, ns []byte, t time.Time) error 
 	if _, ok := s.byKey.Get(&s.probe); ok {
 		return nil
 	}
-	e := &entry{t: s.probe.t, d: d, kg: k.Group, key: bytes.Clone(k.Bytes), ns: bytes.Clone(ns)}
-	if e.ns == nil {
-		e.ns = []byte{}
-	}
+	// One allocation for the key and namespace copies.
+	buf := make([]byte, len(k.Bytes)+len(ns))
+	copy(buf, k.Bytes)
+	copy(buf[len(k.Bytes):], ns)
+	e := &entry{t: s.probe.t, d: d, kg: k.Group, key: buf[:len(k.Bytes):len(k.Bytes)], ns: buf[len(k.Bytes):]}
 	s.insert(e)
 	s.raw.Put(k, ns, s.timerKey(d, e.t), nil)
 	s.metrics.Registered++
@@ -308,7 +309,8 @@ func (s *Service) advance(ctx context.Context, d Domain, upTo int64, fire FireFu
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		s.remove(e)
+		idx.PopMin()
+		s.byKey.Delete(e)
 		k := state.Key{Group: e.kg, Bytes: e.key}
 		s.raw.Delete(k, e.ns, s.timerKey(d, e.t))
 		s.metrics.Fired++
