@@ -15,6 +15,7 @@ import (
 type compiler struct {
 	src    string
 	schema *arrow.Schema
+	memo   map[string]cnode // compiled sub-expressions by canonical text
 }
 
 func (c *compiler) errf(pos int, format string, args ...any) error {
@@ -34,7 +35,60 @@ func typeName(t arrow.DataType) string {
 	return t.String()
 }
 
+// compile compiles n, returning the same node for sub-expressions with the
+// same canonical text, so that repeated sub-expressions (HOUR(dateTime)
+// four times in one CASE) become shared nodes of a DAG.
 func (c *compiler) compile(n Node) (cnode, error) {
+	key := n.String()
+	if x, ok := c.memo[key]; ok {
+		return x, nil
+	}
+	x, err := c.compileNode(n)
+	if err != nil {
+		return nil, err
+	}
+	if c.memo == nil {
+		c.memo = map[string]cnode{}
+	}
+	c.memo[key] = x
+	return x, nil
+}
+
+// sharedNodes returns the nodes of the DAG under root that have more than
+// one parent and are worth computing once: not constants or columns, and
+// unable to fail (a shared node is evaluated over every row, so a node
+// that could fail on a row its consumers do not need must stay unshared).
+func sharedNodes(root cnode) map[cnode]bool {
+	parents := map[cnode]int{}
+	var walk func(n cnode)
+	walk = func(n cnode) {
+		parents[n]++
+		if parents[n] > 1 {
+			return
+		}
+		for _, k := range n.kids() {
+			walk(k)
+		}
+	}
+	walk(root)
+	var shared map[cnode]bool
+	for n, c := range parents {
+		if c < 2 || n.canFail() {
+			continue
+		}
+		switch n.(type) {
+		case *constNode, *colNode:
+			continue
+		}
+		if shared == nil {
+			shared = map[cnode]bool{}
+		}
+		shared[n] = true
+	}
+	return shared
+}
+
+func (c *compiler) compileNode(n Node) (cnode, error) {
 	switch n := n.(type) {
 	case *Literal:
 		switch n.Kind {

@@ -143,7 +143,9 @@
 // and comparisons against literals run as tight loops over raw slices with
 // literals kept as scalars, validity is combined with bitmap operations, an
 // int64 operand of a DOUBLE operation is read in place, and modulo/division
-// by a 32-bit literal uses multiply-based reduction. MOD(x, c) = k is fused
+// by a 32-bit literal uses multiply-based reduction. Repeated
+// sub-expressions (HOUR(dateTime) in every arm of a CASE) are compiled to
+// one shared node and evaluated once per batch when they cannot fail. MOD(x, c) = k is fused
 // into one pass that writes the result bitmap. Filter gathers selected rows
 // itself for fixed-width, boolean and string columns (arrow-go compute is
 // used for other types). Functions without a vectorized kernel run row at a

@@ -18,6 +18,7 @@ type Expr struct {
 	schema *arrow.Schema
 	root   cnode
 	out    arrow.DataType
+	shared map[cnode]bool // common sub-expressions, evaluated once per batch
 }
 
 // Compile parses src and type-checks it against schema. Errors are *Error
@@ -46,7 +47,7 @@ func Compile(src string, schema *arrow.Schema) (e *Expr, err error) {
 		// A bare NULL literal: materialize as an all-null column.
 		out = arrow.Null
 	}
-	return &Expr{src: src, schema: schema, root: root, out: out}, nil
+	return &Expr{src: src, schema: schema, root: root, out: out, shared: sharedNodes(root)}, nil
 }
 
 // MustCompile is Compile that panics on error, for tests and static
@@ -100,7 +101,8 @@ func (e *Expr) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBat
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ec := &evalCtx{ctx: ctx, mem: mem, b: b, n: int(b.NumRows()), src: e.src}
+	ec := &evalCtx{ctx: ctx, mem: mem, b: b, n: int(b.NumRows()), src: e.src, shared: e.shared}
+	defer ec.done()
 	v, err := e.root.eval(ec)
 	if err != nil {
 		return nil, err
@@ -126,7 +128,8 @@ func (e *Expr) mask(ctx context.Context, mem memory.Allocator, b arrow.RecordBat
 	if err := e.checkBatch(b); err != nil {
 		return nil, 0, err
 	}
-	ec := &evalCtx{ctx: ctx, mem: mem, b: b, n: int(b.NumRows()), src: e.src}
+	ec := &evalCtx{ctx: ctx, mem: mem, b: b, n: int(b.NumRows()), src: e.src, shared: e.shared}
+	defer ec.done()
 	v, err := e.root.eval(ec)
 	if err != nil {
 		return nil, 0, err

@@ -88,7 +88,7 @@ func (n *cmpNode) fusedModCmp(ec *evalCtx) (v vec, ok bool, err error) {
 	if !ok || dc.v.null || dc.v.i == 0 {
 		return vec{}, false, nil
 	}
-	xv, err := ar.l.eval(ec)
+	xv, err := ec.eval(ar.l)
 	if err != nil {
 		return vec{}, true, err
 	}
@@ -116,7 +116,7 @@ func (n *tsFieldNode) kids() []cnode         { return []cnode{n.x} }
 func (n *tsFieldNode) canFail() bool         { return n.x.canFail() }
 
 func (n *tsFieldNode) eval(ec *evalCtx) (vec, error) {
-	v, err := n.x.eval(ec)
+	v, err := ec.eval(n.x)
 	if err != nil {
 		return vec{}, err
 	}

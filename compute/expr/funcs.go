@@ -432,6 +432,26 @@ func fnSplitIndex(_ *evalCtx, a []scalar) (scalar, error) {
 		}
 		return scalar{null: true}, nil
 	}
+	if len(delim) == 1 {
+		// One-byte delimiters (the common case) scan bytes directly: fields
+		// are short, and a vectorized IndexByte call per field costs more.
+		d := delim[0]
+		start := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] != d {
+				continue
+			}
+			if idx == 0 {
+				return scalar{s: s[start:i]}, nil
+			}
+			idx--
+			start = i + 1
+		}
+		if idx == 0 {
+			return scalar{s: s[start:]}, nil
+		}
+		return scalar{null: true}, nil
+	}
 	for ; idx > 0; idx-- {
 		i := strings.Index(s, delim)
 		if i < 0 {

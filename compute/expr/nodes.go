@@ -75,7 +75,7 @@ func (n *convNode) kids() []cnode         { return []cnode{n.x} }
 func (n *convNode) canFail() bool         { return n.x.canFail() }
 
 func (n *convNode) eval(ec *evalCtx) (vec, error) {
-	v, err := n.x.eval(ec)
+	v, err := ec.eval(n.x)
 	if err != nil {
 		return vec{}, err
 	}
@@ -287,11 +287,11 @@ func (n *arithNode) canFail() bool {
 }
 
 func evalPair(ec *evalCtx, l, r cnode) (vec, vec, error) {
-	lv, err := l.eval(ec)
+	lv, err := ec.eval(l)
 	if err != nil {
 		return vec{}, vec{}, err
 	}
-	rv, err := r.eval(ec)
+	rv, err := ec.eval(r)
 	if err != nil {
 		lv.release()
 		return vec{}, vec{}, err
@@ -811,7 +811,7 @@ func (n *logicNode) kids() []cnode         { return []cnode{n.l, n.r} }
 func (n *logicNode) canFail() bool         { return anyFail(n.l, n.r) }
 
 func (n *logicNode) eval(ec *evalCtx) (vec, error) {
-	lv, err := n.l.eval(ec)
+	lv, err := ec.eval(n.l)
 	if err != nil {
 		return vec{}, err
 	}
@@ -843,7 +843,7 @@ func (n *logicNode) eval(ec *evalCtx) (vec, error) {
 		}
 		ec.sel = sel
 	}
-	rv, err := n.r.eval(ec)
+	rv, err := ec.eval(n.r)
 	ec.sel = saved
 	if err != nil {
 		return vec{}, err
@@ -907,7 +907,7 @@ func (n *notNode) kids() []cnode         { return []cnode{n.x} }
 func (n *notNode) canFail() bool         { return n.x.canFail() }
 
 func (n *notNode) eval(ec *evalCtx) (vec, error) {
-	v, err := n.x.eval(ec)
+	v, err := ec.eval(n.x)
 	if err != nil {
 		return vec{}, err
 	}
@@ -937,7 +937,7 @@ func (n *isNode) kids() []cnode         { return []cnode{n.x} }
 func (n *isNode) canFail() bool         { return n.x.canFail() }
 
 func (n *isNode) eval(ec *evalCtx) (vec, error) {
-	v, err := n.x.eval(ec)
+	v, err := ec.eval(n.x)
 	if err != nil {
 		return vec{}, err
 	}
@@ -1023,7 +1023,7 @@ func (n *inNode) member(s scalar) bool {
 }
 
 func (n *inNode) eval(ec *evalCtx) (vec, error) {
-	v, err := n.x.eval(ec)
+	v, err := ec.eval(n.x)
 	if err != nil {
 		return vec{}, err
 	}
@@ -1128,7 +1128,7 @@ func (n *caseNode) eval(ec *evalCtx) (vec, error) {
 	}()
 	for bi, cond := range n.conds {
 		ec.sel = remaining
-		cv, err := cond.eval(ec)
+		cv, err := ec.eval(cond)
 		if err != nil {
 			return vec{}, err
 		}
@@ -1149,14 +1149,14 @@ func (n *caseNode) eval(ec *evalCtx) (vec, error) {
 			}
 		}
 		ec.sel = take
-		tv, err := n.thens[bi].eval(ec)
+		tv, err := ec.eval(n.thens[bi])
 		if err != nil {
 			return vec{}, err
 		}
 		vals = append(vals, tv)
 	}
 	ec.sel = remaining
-	ev, err := n.els.eval(ec)
+	ev, err := ec.eval(n.els)
 	if err != nil {
 		return vec{}, err
 	}
@@ -1193,7 +1193,7 @@ func (n *coalesceNode) eval(ec *evalCtx) (vec, error) {
 	k := mustKind(n.t)
 	readers := make([]reader, 0, len(n.args))
 	for _, a := range n.args {
-		v, err := a.eval(ec)
+		v, err := ec.eval(a)
 		if err != nil {
 			return vec{}, err
 		}
@@ -1244,7 +1244,7 @@ func (n *rowFn) eval(ec *evalCtx) (vec, error) {
 	readers := make([]reader, len(n.args))
 	allConst := true
 	for i, a := range n.args {
-		v, err := a.eval(ec)
+		v, err := ec.eval(a)
 		if err != nil {
 			return vec{}, err
 		}

@@ -175,7 +175,7 @@ func wrapI32(v int64) int64 { return int64(int32(v)) }
 
 func (g *gen) intExpr(d int) gexpr {
 	a, b := g.expr(rInt, d), g.expr(rInt, d)
-	switch g.pick(22) {
+	switch g.pick(23) {
 	case 0:
 		return strict("("+a.sql+" + "+b.sql+")", func(v []any) (any, error) { return v[0].(int64) + v[1].(int64), nil }, a, b)
 	case 1:
@@ -319,6 +319,22 @@ func (g *gen) intExpr(d int) gexpr {
 			}
 			return q * 10, nil
 		}, a)
+	case 21:
+		// The same sub-expression several times: a shared node.
+		x := g.expr(rInt, d)
+		return gexpr{sql: "CASE WHEN (" + x.sql + " > 0) THEN " + x.sql + " ELSE (" + x.sql + " - " + x.sql + " * 2) END", eval: func(r row) (any, error) {
+			v, err := x.eval(r)
+			if err != nil || v == nil {
+				if err == nil {
+					return nil, nil // NULL > 0 is not true: ELSE, which is NULL too
+				}
+				return nil, err
+			}
+			if v.(int64) > 0 {
+				return v, nil
+			}
+			return v.(int64) - v.(int64)*2, nil
+		}}
 	case 20:
 		s := g.expr(rStr, d)
 		return strict("CAST(LENGTH("+s.sql+") AS TINYINT)", func(v []any) (any, error) { return int64(int8(len([]rune(v[0].(string))))), nil }, s)

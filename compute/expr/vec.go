@@ -116,6 +116,48 @@ type evalCtx struct {
 	src  string
 	scr  []byte // scratch for string results
 	args []scalar
+
+	// shared nodes (common subexpressions) are evaluated once per batch,
+	// over every row, and their results kept in memo until the end of the
+	// Eval call.
+	shared map[cnode]bool
+	memo   map[cnode]vec
+}
+
+// eval evaluates a child node, once per batch for shared nodes.
+func (ec *evalCtx) eval(n cnode) (vec, error) {
+	if !ec.shared[n] {
+		return n.eval(ec)
+	}
+	if v, ok := ec.memo[n]; ok {
+		if v.arr != nil {
+			v.arr.Retain()
+		}
+		return v, nil
+	}
+	saved := ec.sel
+	ec.sel = nil // shared nodes cannot fail, and every consumer sees every row
+	v, err := n.eval(ec)
+	ec.sel = saved
+	if err != nil {
+		return vec{}, err
+	}
+	if ec.memo == nil {
+		ec.memo = map[cnode]vec{}
+	}
+	ec.memo[n] = v
+	if v.arr != nil {
+		v.arr.Retain()
+	}
+	return v, nil
+}
+
+// done releases the memoized results.
+func (ec *evalCtx) done() {
+	for _, v := range ec.memo {
+		v.release()
+	}
+	ec.memo = nil
 }
 
 func (ec *evalCtx) selected(i int) bool { return ec.sel == nil || bitutil.BitIsSet(ec.sel, i) }
