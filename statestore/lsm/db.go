@@ -1,0 +1,733 @@
+package lsm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicedata/sluice/statestore"
+	"github.com/sluicedata/sluice/statestore/cache"
+	"github.com/sluicedata/sluice/statestore/manifest"
+	"github.com/sluicedata/sluice/statestore/memtable"
+	"github.com/sluicedata/sluice/statestore/objstore"
+	"github.com/sluicedata/sluice/statestore/sstable/base"
+	"golang.org/x/sync/errgroup"
+)
+
+// Backend is the Handle.Backend of LSM checkpoints.
+const Backend = "lsm"
+
+// DB is one shard's tiered LSM. It implements statestore.Store. See the
+// package doc for the concurrency contract.
+type DB struct {
+	opts  Options
+	shard statestore.ShardOptions
+	owned statestore.KeyGroupRange
+	ownLo []byte
+	ownHi []byte
+	self  manifest.Writer
+	st    *countingStorage
+	bc    *cache.Cache
+	tc    *tableCache
+
+	// writeMu serializes Apply and Checkpoint (sequence number order).
+	writeMu sync.Mutex
+	// seq is the largest sequence number visible to readers.
+	seq atomic.Uint64
+
+	mu struct {
+		sync.Mutex
+		cond     *sync.Cond
+		mem      *memtable.Memtable
+		queue    []*flushItem // frozen memtables and checkpoints, oldest first
+		current  *version
+		live     map[*version]struct{}
+		inflight map[string]int // objects being written or pinned by pending work
+		nextFile uint64
+		lastCkpt uint64
+		hasCkpt  bool
+		closed   bool
+		bgErr    error
+		cursor   [manifest.NumLevels][]byte
+		gcActive bool
+		gcSeen   map[string]bool
+		uploaded int64 // bytes of tables and manifests uploaded
+		ckptBase int64 // uploaded at the last completed checkpoint
+	}
+
+	ctx       context.Context // cancelled by Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	flushCh   chan struct{}
+	compactCh chan struct{}
+	gcCh      chan struct{}
+	gcMu      sync.Mutex // one GC at a time
+
+	m counters
+}
+
+var _ statestore.Store = (*DB)(nil)
+
+type counters struct {
+	gets, multiGets, lookups, found, scans        atomic.Int64
+	memHits, memMisses                            atomic.Int64
+	batches, puts, deletes, deleteRanges, written atomic.Int64
+	ckptStarted, ckptCompleted, ckptFailed        atomic.Int64
+	lastCkptBytes, lastCkptNanos                  atomic.Int64
+	flushes, flushBytes                           atomic.Int64
+	compactions, compactionBytes, compactionIn    atomic.Int64
+	expired, outOfRange, filtered                 atomic.Int64
+	stallNanos, stalls                            atomic.Int64
+	gcRuns, gcDeleted                             atomic.Int64
+}
+
+// version is a manifest.Version with a reference count (guarded by DB.mu).
+type version struct {
+	v    *manifest.Version
+	refs int
+}
+
+// flushItem is a frozen memtable (or none) and the checkpoints that
+// complete once it is flushed.
+type flushItem struct {
+	mem   *memtable.Memtable // nil: nothing to flush
+	seq   uint64             // last sequence number it holds
+	ckpts []*pendingCheckpoint
+}
+
+type pendingCheckpoint struct {
+	id      uint64
+	p       *statestore.Promise
+	started time.Time
+}
+
+// NewOpener returns a statestore.Opener that opens LSM stores with opts.
+func NewOpener(opts Options) statestore.Opener {
+	return statestore.OpenerFunc(func(ctx context.Context, shard statestore.ShardOptions, from []statestore.Handle, owned statestore.KeyGroupRange) (statestore.Store, error) {
+		return Open(ctx, opts, shard, from, owned)
+	})
+}
+
+// Open opens a shard's store from zero or more checkpoint handles, clipped
+// to owned. It reads the handles' manifests and nothing else: table blocks
+// are fetched on first use (or by the warm-up, if enabled). With no handle
+// the store starts empty. Handles whose range does not overlap owned are
+// skipped; the others, clipped to owned, must not overlap each other.
+func Open(ctx context.Context, opts Options, shard statestore.ShardOptions, from []statestore.Handle, owned statestore.KeyGroupRange) (*DB, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if shard.Name == "" {
+		return nil, errors.New("lsm: open: ShardOptions.Name is empty")
+	}
+	if err := owned.Validate(); err != nil {
+		return nil, fmt.Errorf("lsm: open shard %q: %w", shard.Name, err)
+	}
+	st := &countingStorage{Storage: opts.Storage}
+	var cps []*manifest.Checkpoint
+	var used []statestore.Handle
+	for i, h := range from {
+		if h.Backend != Backend {
+			return nil, fmt.Errorf("lsm: open shard %q: %w: handle %d is from backend %q, want %q", shard.Name, statestore.ErrInvalidHandle, i, h.Backend, Backend)
+		}
+		if !h.KeyGroups.Overlaps(owned) {
+			continue
+		}
+		for j, p := range used {
+			if p.KeyGroups.Intersect(owned).Overlaps(h.KeyGroups.Intersect(owned)) {
+				return nil, fmt.Errorf("lsm: open shard %q: %w: handles %d (%v) and %d (%v) overlap within %v", shard.Name, statestore.ErrInvalidHandle, j, p.KeyGroups, i, h.KeyGroups, owned)
+			}
+		}
+		name := string(h.Data)
+		if _, _, ok := manifest.ParseManifestName(name); !ok {
+			return nil, fmt.Errorf("lsm: open shard %q: %w: handle %d names manifest %q", shard.Name, statestore.ErrInvalidHandle, i, name)
+		}
+		b, err := st.ReadAll(ctx, name)
+		if objstore.IsNotFound(err) {
+			return nil, fmt.Errorf("lsm: open shard %q: %w: %v", shard.Name, statestore.ErrHandleNotFound, h)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lsm: open shard %q: read manifest %s: %w", shard.Name, name, err)
+		}
+		cp, err := manifest.DecodeCheckpoint(name, b)
+		if err != nil {
+			return nil, fmt.Errorf("lsm: open shard %q: %w", shard.Name, err)
+		}
+		cps = append(cps, cp)
+		used = append(used, h)
+	}
+	v, err := manifest.Merge(owned, cps...)
+	if err != nil {
+		return nil, fmt.Errorf("lsm: open shard %q: %w", shard.Name, err)
+	}
+	var lastSeq uint64
+	for _, cp := range cps {
+		lastSeq = max(lastSeq, cp.LastSeq)
+	}
+	bc := opts.BlockCache
+	if bc == nil {
+		bc, err = cache.New(cache.Options{Capacity: 64 << 20})
+		if err != nil {
+			return nil, err
+		}
+	}
+	d := &DB{
+		opts: opts, shard: shard, owned: owned, st: st, bc: bc,
+		self:      manifest.Writer{Shard: shard.Name, Epoch: shard.Epoch, Instance: rand.Uint64()},
+		flushCh:   make(chan struct{}, 1),
+		compactCh: make(chan struct{}, 1),
+		gcCh:      make(chan struct{}, 1),
+	}
+	d.ownLo, d.ownHi = owned.KeyBounds()
+	d.tc = &tableCache{st: st, bc: bc, disk: opts.Disk, items: map[string]*tableItem{}}
+	d.seq.Store(max(lastSeq, 1)) // seqnum 0 would mean "no bound" to iterators
+	d.mu.cond = sync.NewCond(&d.mu.Mutex)
+	d.mu.mem, err = memtable.New(memtable.Options{Capacity: opts.MemtableSize})
+	if err != nil {
+		return nil, err
+	}
+	d.mu.current = &version{v: v, refs: 1}
+	d.mu.live = map[*version]struct{}{d.mu.current: {}}
+	d.mu.inflight = map[string]int{}
+	d.mu.nextFile = 1
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.wg.Add(2)
+	go d.flushLoop()
+	go d.gcLoop()
+	if !opts.DisableCompaction {
+		d.wg.Add(1)
+		go d.compactLoop()
+		d.signal(d.compactCh)
+	}
+	if !opts.DisableAutoGC {
+		d.signal(d.gcCh) // removes orphans a crashed predecessor left
+	}
+	if opts.WarmUp {
+		d.wg.Add(1)
+		go d.warmUp(v)
+	}
+	return d, nil
+}
+
+func (d *DB) signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (d *DB) errClosed(op string) error {
+	return fmt.Errorf("lsm: %s on shard %q: %w", op, d.shard.Name, statestore.ErrClosed)
+}
+
+// readState is a consistent view for one read: memtables newest first, a
+// referenced version, and the read sequence number.
+type readState struct {
+	mems []*memtable.Memtable
+	v    *version
+	seq  uint64
+	now  int64
+}
+
+func (d *DB) acquire(op string) (*readState, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.closed {
+		return nil, d.errClosed(op)
+	}
+	rs := &readState{v: d.mu.current, seq: d.seq.Load(), now: d.opts.Clock.Now().UnixNano()}
+	rs.mems = append(rs.mems, d.mu.mem)
+	for i := len(d.mu.queue) - 1; i >= 0; i-- {
+		if m := d.mu.queue[i].mem; m != nil {
+			rs.mems = append(rs.mems, m)
+		}
+	}
+	rs.v.refs++
+	return rs, nil
+}
+
+func (d *DB) release(rs *readState) {
+	d.mu.Lock()
+	d.unrefLocked(rs.v)
+	d.mu.Unlock()
+}
+
+func (d *DB) unrefLocked(v *version) {
+	v.refs--
+	if v.refs == 0 {
+		delete(d.mu.live, v)
+	}
+}
+
+// installLocked makes v the current version.
+func (d *DB) installLocked(v *manifest.Version) {
+	old := d.mu.current
+	d.mu.current = &version{v: v, refs: 1}
+	d.mu.live[d.mu.current] = struct{}{}
+	if d.mu.gcActive {
+		v.Objects(func(f *manifest.FileMeta) { d.mu.gcSeen[f.Object] = true })
+	}
+	d.unrefLocked(old)
+	d.mu.cond.Broadcast()
+}
+
+// resolve turns the newest entry for a key into a value.
+func resolve(e base.Entry, now int64) ([]byte, bool) {
+	if !e.Kind.IsSet() || statestore.Expired(int64(e.Expiry), now) {
+		return nil, false
+	}
+	return e.Value, true
+}
+
+// getMem looks key up in the memtables. done reports whether they decided.
+func getMem(rs *readState, key []byte) (value []byte, ok, done bool) {
+	for _, m := range rs.mems {
+		if e, found := m.Get(key, rs.seq); found {
+			v, ok := resolve(e, rs.now)
+			return v, ok, true
+		}
+	}
+	return nil, false, false
+}
+
+// getTables looks key up in the version's tables, newest first.
+func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, bool, error) {
+	kg := statestore.KeyGroupOf(key)
+	check := func(f *manifest.FileMeta) (base.Entry, bool, error) {
+		if !f.Clip.Contains(kg) {
+			return base.Entry{}, false, nil
+		}
+		lo, hi := f.Bounds()
+		if bytes.Compare(key, lo) < 0 || bytes.Compare(key, hi) >= 0 {
+			return base.Entry{}, false, nil
+		}
+		r, err := d.tc.get(ctx, f)
+		if err != nil {
+			return base.Entry{}, false, err
+		}
+		return r.GetAt(ctx, key, rs.seq)
+	}
+	v := rs.v.v
+	for _, f := range v.Levels[0] {
+		e, found, err := check(f)
+		if err != nil {
+			return nil, false, err
+		}
+		if found {
+			val, ok := resolve(e, rs.now)
+			return val, ok, nil
+		}
+	}
+	for l := 1; l < manifest.NumLevels; l++ {
+		files := v.Levels[l]
+		// First reference whose upper bound is above key.
+		i, j := 0, len(files)
+		for i < j {
+			h := (i + j) / 2
+			if _, hi := files[h].Bounds(); bytes.Compare(hi, key) <= 0 {
+				i = h + 1
+			} else {
+				j = h
+			}
+		}
+		if i == len(files) {
+			continue
+		}
+		e, found, err := check(files[i])
+		if err != nil {
+			return nil, false, err
+		}
+		if found {
+			val, ok := resolve(e, rs.now)
+			return val, ok, nil
+		}
+	}
+	return nil, false, nil
+}
+
+func checkKey(op string, i int, key []byte) error {
+	if len(key) < statestore.KeyGroupBytes {
+		return fmt.Errorf("lsm: %s: %w: key %d (%x) is %d bytes, want >= %d", op, statestore.ErrInvalidKey, i, key, len(key), statestore.KeyGroupBytes)
+	}
+	return nil
+}
+
+// Get implements statestore.Store.
+func (d *DB) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
+	if err := checkKey("get", 0, key); err != nil {
+		return nil, false, err
+	}
+	d.m.gets.Add(1)
+	d.m.lookups.Add(1)
+	if !d.owned.ContainsKey(key) {
+		return nil, false, nil
+	}
+	rs, err := d.acquire("get")
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.release(rs)
+	v, ok, done := getMem(rs, key)
+	if done {
+		d.m.memHits.Add(1)
+	} else {
+		d.m.memMisses.Add(1)
+		v, ok, err = d.getTables(ctx, rs, key)
+		if err != nil {
+			return nil, false, fmt.Errorf("lsm: get %x on shard %q: %w", key, d.shard.Name, err)
+		}
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	d.m.found.Add(1)
+	return bytes.Clone(v), true, nil
+}
+
+// MultiGet implements statestore.Store. Keys the memtables do not decide
+// are looked up in the tables in parallel, at most
+// Options.MultiGetConcurrency at a time, so the cold reads of one call
+// overlap.
+func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, value []byte)) error {
+	for i, k := range keys {
+		if err := checkKey("multiget", i, k); err != nil {
+			return err
+		}
+	}
+	d.m.multiGets.Add(1)
+	d.m.lookups.Add(int64(len(keys)))
+	rs, err := d.acquire("multiget")
+	if err != nil {
+		return err
+	}
+	defer d.release(rs)
+	type res struct {
+		v  []byte
+		ok bool
+	}
+	out := make([]res, len(keys))
+	var cold []int
+	for i, k := range keys {
+		if !d.owned.ContainsKey(k) {
+			continue
+		}
+		v, ok, done := getMem(rs, k)
+		if done {
+			d.m.memHits.Add(1)
+			out[i] = res{v, ok}
+			continue
+		}
+		d.m.memMisses.Add(1)
+		cold = append(cold, i)
+	}
+	if len(cold) == 1 {
+		i := cold[0]
+		v, ok, err := d.getTables(ctx, rs, keys[i])
+		if err != nil {
+			return fmt.Errorf("lsm: multiget key %d (%x) on shard %q: %w", i, keys[i], d.shard.Name, err)
+		}
+		out[i] = res{v, ok}
+	} else if len(cold) > 1 {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(d.opts.MultiGetConcurrency)
+		for _, i := range cold {
+			g.Go(func() error {
+				v, ok, err := d.getTables(gctx, rs, keys[i])
+				if err != nil {
+					return fmt.Errorf("lsm: multiget key %d (%x) on shard %q: %w", i, keys[i], d.shard.Name, err)
+				}
+				out[i] = res{v, ok}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+	}
+	n := 0
+	for i, r := range out {
+		if r.ok {
+			n++
+			found(i, r.v)
+		}
+	}
+	d.m.found.Add(int64(n))
+	return nil
+}
+
+// batchNeed bounds the arena bytes a batch takes in a memtable.
+func batchNeed(b *statestore.WriteBatch) int64 {
+	return int64(b.Size()) + int64(b.Len())*128
+}
+
+// Apply implements statestore.Store.
+func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
+	if err := b.Validate(d.owned); err != nil {
+		return fmt.Errorf("lsm: apply on shard %q: %w", d.shard.Name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.Empty() {
+		return nil
+	}
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	need := batchNeed(b)
+	d.mu.Lock()
+	if d.mu.closed {
+		d.mu.Unlock()
+		return d.errClosed("apply")
+	}
+	if d.mu.mem.Size()+need > d.mu.mem.Capacity() {
+		if err := d.rotateLocked(need); err != nil {
+			d.mu.Unlock()
+			return err
+		}
+	}
+	if err := d.stallLocked(ctx); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	mem := d.mu.mem
+	d.mu.Unlock()
+
+	seq := d.seq.Load()
+	var puts, dels, ranges, written int64
+	for op := range b.All() {
+		seq++
+		var err error
+		switch op.Kind {
+		case statestore.OpPut:
+			err = mem.Set(op.Key, seq, op.Value, base.Expiry(op.Expiry))
+			puts++
+			written += int64(len(op.Key) + len(op.Value))
+		case statestore.OpDelete:
+			err = mem.Delete(op.Key, seq)
+			dels++
+			written += int64(len(op.Key))
+		case statestore.OpDeleteRange:
+			start, end := op.Key, op.End
+			if bytes.Compare(start, d.ownLo) < 0 {
+				start = d.ownLo
+			}
+			if bytes.Compare(end, d.ownHi) > 0 {
+				end = d.ownHi
+			}
+			if bytes.Compare(start, end) < 0 {
+				err = mem.DeleteRange(start, end, seq)
+			}
+			ranges++
+			written += int64(len(op.Key) + len(op.End))
+		}
+		if err != nil {
+			// The room was reserved above, so this is a bug.
+			panic(fmt.Sprintf("lsm: apply on shard %q: memtable rejected op at seq %d: %v", d.shard.Name, seq, err))
+		}
+	}
+	d.seq.Store(seq)
+	d.m.batches.Add(1)
+	d.m.puts.Add(puts)
+	d.m.deletes.Add(dels)
+	d.m.deleteRanges.Add(ranges)
+	d.m.written.Add(written)
+	return nil
+}
+
+// rotateLocked freezes the memtable and starts one with room for need.
+func (d *DB) rotateLocked(need int64) error {
+	if !d.mu.mem.Empty() {
+		d.mu.mem.Freeze()
+		d.mu.queue = append(d.mu.queue, &flushItem{mem: d.mu.mem, seq: d.seq.Load()})
+		d.signal(d.flushCh)
+	}
+	size := max(d.opts.MemtableSize, need+4<<10)
+	m, err := memtable.New(memtable.Options{Capacity: min(size, memtable.MaxCapacity)})
+	if err != nil {
+		return fmt.Errorf("lsm: apply on shard %q: batch of %d bytes: %w", d.shard.Name, need, err)
+	}
+	d.mu.mem = m
+	return nil
+}
+
+// stallLocked waits while too many memtables wait for their flush or L0
+// has too many tables: the last resort against running out of memory.
+func (d *DB) stallLocked(ctx context.Context) error {
+	stalled := false
+	var start time.Time
+	defer func() {
+		if stalled {
+			d.m.stallNanos.Add(int64(time.Since(start)))
+		}
+	}()
+	for {
+		if d.mu.closed {
+			return d.errClosed("apply")
+		}
+		frozen := 0
+		for _, it := range d.mu.queue {
+			if it.mem != nil {
+				frozen++
+			}
+		}
+		if frozen <= d.opts.MaxFrozenMemtables && len(d.mu.current.v.Levels[0]) < d.opts.L0StopWrites {
+			return nil
+		}
+		if d.mu.bgErr != nil {
+			d.signal(d.flushCh) // retry the failed work
+			d.signal(d.compactCh)
+			return fmt.Errorf("lsm: apply on shard %q: writes stalled and background work failed: %w", d.shard.Name, d.mu.bgErr)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !stalled {
+			stalled = true
+			start = time.Now()
+			d.m.stalls.Add(1)
+			d.signal(d.flushCh)
+			d.signal(d.compactCh)
+		}
+		d.mu.cond.Wait()
+	}
+}
+
+// Checkpoint implements statestore.Store: it freezes the memtable and
+// returns; the flush and the manifest upload run in the background.
+func (d *DB) Checkpoint(ctx context.Context, id uint64) (statestore.Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.closed {
+		return nil, d.errClosed("checkpoint")
+	}
+	if d.mu.hasCkpt && id <= d.mu.lastCkpt {
+		return nil, fmt.Errorf("lsm: checkpoint on shard %q: id %d is not above the previous id %d", d.shard.Name, id, d.mu.lastCkpt)
+	}
+	d.mu.hasCkpt, d.mu.lastCkpt = true, id
+	pc := &pendingCheckpoint{id: id, p: statestore.NewPromise(), started: time.Now()}
+	seq := d.seq.Load()
+	switch {
+	case !d.mu.mem.Empty():
+		d.mu.mem.Freeze()
+		d.mu.queue = append(d.mu.queue, &flushItem{mem: d.mu.mem, seq: seq, ckpts: []*pendingCheckpoint{pc}})
+		m, err := memtable.New(memtable.Options{Capacity: d.opts.MemtableSize})
+		if err != nil {
+			return nil, err
+		}
+		d.mu.mem = m
+	case len(d.mu.queue) > 0:
+		last := d.mu.queue[len(d.mu.queue)-1]
+		last.ckpts = append(last.ckpts, pc)
+	default:
+		d.mu.queue = append(d.mu.queue, &flushItem{seq: seq, ckpts: []*pendingCheckpoint{pc}})
+	}
+	d.m.ckptStarted.Add(1)
+	d.signal(d.flushCh)
+	return pc.p, nil
+}
+
+// Close implements statestore.Store. Pending checkpoints fail with
+// ErrClosed; background work stops; nothing durable is deleted.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	if d.mu.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.mu.closed = true
+	d.mu.cond.Broadcast()
+	d.mu.Unlock()
+	d.cancel()
+	d.wg.Wait()
+	d.mu.Lock()
+	for _, it := range d.mu.queue {
+		for _, c := range it.ckpts {
+			if c.p.Resolve(statestore.Handle{}, d.errClosed("checkpoint")) {
+				d.m.ckptFailed.Add(1)
+			}
+		}
+	}
+	d.mu.queue = nil
+	d.mu.Unlock()
+	d.tc.close()
+	return nil
+}
+
+// Owned returns the key-group range the store owns.
+func (d *DB) Owned() statestore.KeyGroupRange { return d.owned }
+
+// Version returns a description of the current version (levels and
+// tables), for debugging and tests.
+func (d *DB) Version() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.current.v.String()
+}
+
+// WaitIdle blocks until no flush is queued and no compaction is due, or ctx
+// ends. For tests and benchmarks.
+func (d *DB) WaitIdle(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		d.mu.cond.Broadcast()
+		d.mu.Unlock()
+	})
+	defer stop()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for {
+		if d.mu.closed {
+			return d.errClosed("wait")
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.mu.bgErr != nil {
+			d.signal(d.flushCh) // retry the failed work
+			d.signal(d.compactCh)
+			return d.mu.bgErr
+		}
+		busy := len(d.mu.queue) > 0
+		if !busy && !d.opts.DisableCompaction {
+			busy = manifest.Pick(d.mu.current.v, d.opts.Picker, nil) != nil
+		}
+		if !busy {
+			return nil
+		}
+		d.signal(d.flushCh)
+		d.signal(d.compactCh)
+		d.mu.cond.Wait()
+	}
+}
+
+func (d *DB) setBGErr(err error) {
+	d.mu.Lock()
+	d.mu.bgErr = err
+	d.mu.cond.Broadcast()
+	d.mu.Unlock()
+}
+
+func (d *DB) clearBGErr() {
+	d.mu.Lock()
+	d.mu.bgErr = nil
+	d.mu.Unlock()
+}
+
+func (d *DB) handleName(name string) string {
+	if d.opts.URL == "" {
+		return name
+	}
+	return strings.TrimSuffix(d.opts.URL, "/") + "/" + name
+}

@@ -1,0 +1,248 @@
+package lsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicedata/sluice/statestore"
+	"github.com/sluicedata/sluice/statestore/manifest"
+	"github.com/sluicedata/sluice/statestore/objstore"
+	"github.com/sluicedata/sluice/statestore/sstable"
+)
+
+// tableOut streams one table to object storage, keeping a copy for the
+// disk tier when there is one.
+type tableOut struct {
+	name string
+	w    objstore.Writable
+	buf  *bytes.Buffer
+	n    int64
+}
+
+func (t *tableOut) Write(p []byte) (int, error) {
+	if err := t.w.Write(p); err != nil {
+		return 0, err
+	}
+	if t.buf != nil {
+		t.buf.Write(p)
+	}
+	t.n += int64(len(p))
+	return len(p), nil
+}
+
+// newTable starts a table object. The name is registered in flight, so GC
+// keeps it until the caller calls d.doneInflight.
+func (d *DB) newTable() (*tableOut, *sstable.Writer, error) {
+	d.mu.Lock()
+	num := d.mu.nextFile
+	d.mu.nextFile++
+	name := manifest.SSTName(d.self, num)
+	d.mu.inflight[name]++
+	if d.mu.gcActive {
+		d.mu.gcSeen[name] = true
+	}
+	d.mu.Unlock()
+	w, err := d.st.CreateObject(d.ctx, name)
+	if err != nil {
+		d.doneInflight(name)
+		return nil, nil, fmt.Errorf("create table %s: %w", name, err)
+	}
+	out := &tableOut{name: name, w: w}
+	if d.opts.Disk != nil {
+		out.buf = &bytes.Buffer{}
+	}
+	tw, err := sstable.NewWriter(out, d.opts.Table)
+	if err != nil {
+		w.Abort()
+		d.doneInflight(name)
+		return nil, nil, err
+	}
+	return out, tw, nil
+}
+
+func (d *DB) doneInflight(name string) {
+	d.mu.Lock()
+	if d.mu.inflight[name]--; d.mu.inflight[name] <= 0 {
+		delete(d.mu.inflight, name)
+	}
+	d.mu.Unlock()
+}
+
+// finishTable completes a table and returns its metadata, or nil if it
+// holds nothing (the object is then aborted). The name stays in flight.
+func (d *DB) finishTable(out *tableOut, tw *sstable.Writer, clip statestore.KeyGroupRange) (*manifest.FileMeta, error) {
+	meta, err := tw.Finish()
+	if err != nil {
+		out.w.Abort()
+		return nil, fmt.Errorf("finish table %s: %w", out.name, err)
+	}
+	if !meta.HasKeys() {
+		out.w.Abort()
+		return nil, nil
+	}
+	if err := out.w.Finish(); err != nil {
+		return nil, fmt.Errorf("upload table %s: %w", out.name, err)
+	}
+	d.mu.Lock()
+	d.mu.uploaded += out.n
+	d.mu.Unlock()
+	if out.buf != nil {
+		d.opts.Disk.Populate(out.name, out.buf.Bytes())
+	}
+	f := &manifest.FileMeta{
+		Object:     out.name,
+		Size:       meta.Size,
+		Smallest:   bytes.Clone(meta.SmallestKey.UserKey),
+		Limit:      append(bytes.Clone(meta.LargestKey.UserKey), 0),
+		Clip:       clip,
+		MinSeq:     meta.MinSeqNum,
+		MaxSeq:     meta.MaxSeqNum,
+		NumEntries: meta.NumEntries + meta.NumRangeDeletions,
+		MinExpiry:  int64(meta.MinExpiry),
+		MaxExpiry:  int64(meta.MaxExpiry),
+	}
+	if meta.RangeDelEnd != nil && bytes.Compare(meta.RangeDelEnd, f.Limit) > 0 {
+		f.Limit = bytes.Clone(meta.RangeDelEnd)
+	}
+	return f, nil
+}
+
+func (d *DB) flushLoop() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.flushCh:
+		}
+		for d.flushOne() {
+		}
+	}
+}
+
+// flushOne flushes the oldest queued item and publishes its checkpoints.
+// It reports whether to continue with the next item.
+func (d *DB) flushOne() bool {
+	d.mu.Lock()
+	if len(d.mu.queue) == 0 || d.mu.closed {
+		d.mu.Unlock()
+		return false
+	}
+	item := d.mu.queue[0]
+	d.mu.Unlock()
+
+	var f *manifest.FileMeta
+	if item.mem != nil && !item.mem.Empty() {
+		var err error
+		f, err = d.flushMemtable(item)
+		if err != nil {
+			d.failFlush(item, err)
+			return false
+		}
+	}
+	d.mu.Lock()
+	if f != nil {
+		nv, err := d.mu.current.v.Apply(&manifest.VersionEdit{Added: []manifest.NewFile{{Level: 0, Meta: f}}})
+		if err != nil {
+			panic(fmt.Sprintf("lsm: shard %q: flush edit: %v", d.shard.Name, err))
+		}
+		d.installLocked(nv)
+	}
+	d.mu.queue = d.mu.queue[1:]
+	ckpts := item.ckpts
+	item.ckpts = nil
+	v := d.mu.current
+	v.refs++
+	d.mu.bgErr = nil
+	d.mu.cond.Broadcast()
+	d.mu.Unlock()
+	if f != nil {
+		d.doneInflight(f.Object)
+		d.m.flushes.Add(1)
+		d.m.flushBytes.Add(int64(f.Size))
+		d.signal(d.compactCh)
+	}
+	for _, c := range ckpts {
+		d.publish(c, v.v, item.seq)
+	}
+	d.mu.Lock()
+	d.unrefLocked(v)
+	d.mu.Unlock()
+	if len(ckpts) > 0 && !d.opts.DisableAutoGC {
+		d.signal(d.gcCh)
+	}
+	return true
+}
+
+func (d *DB) flushMemtable(item *flushItem) (*manifest.FileMeta, error) {
+	out, tw, err := d.newTable()
+	if err != nil {
+		return nil, err
+	}
+	if err := item.mem.Flush(tw); err != nil {
+		tw.Abort()
+		out.w.Abort()
+		d.doneInflight(out.name)
+		return nil, fmt.Errorf("flush to %s: %w", out.name, err)
+	}
+	f, err := d.finishTable(out, tw, d.owned)
+	if err != nil || f == nil {
+		d.doneInflight(out.name)
+	}
+	return f, err
+}
+
+// failFlush fails every queued checkpoint (they all wait for item); the
+// memtable stays queued and is retried on the next signal.
+func (d *DB) failFlush(item *flushItem, err error) {
+	err = fmt.Errorf("lsm: flush on shard %q: %w", d.shard.Name, err)
+	d.opts.Logger.Warn("lsm flush failed", "shard", d.shard.Name, "err", err)
+	d.mu.Lock()
+	// Every queued checkpoint depends on this flush.
+	var ckpts []*pendingCheckpoint
+	for _, it := range d.mu.queue {
+		ckpts = append(ckpts, it.ckpts...)
+		it.ckpts = nil
+	}
+	d.mu.bgErr = err
+	d.mu.cond.Broadcast()
+	d.mu.Unlock()
+	for _, c := range ckpts {
+		if c.p.Resolve(statestore.Handle{}, fmt.Errorf("lsm: checkpoint %d: %w", c.id, err)) {
+			d.m.ckptFailed.Add(1)
+		}
+	}
+}
+
+// publish writes checkpoint c's manifest (version v, up to seq) with a
+// conditional create and resolves its promise.
+func (d *DB) publish(c *pendingCheckpoint, v *manifest.Version, seq uint64) {
+	cp := manifest.NewCheckpoint(d.self, c.id, d.owned, seq, v)
+	name := manifest.ManifestName(d.shard.Name, c.id)
+	data := cp.Encode()
+	err := d.st.CreateIfAbsent(d.ctx, name, data)
+	if err != nil {
+		if errors.Is(err, objstore.ErrAlreadyExists) {
+			err = fmt.Errorf("lsm: checkpoint %d of shard %q: fenced, another writer published %s: %w", c.id, d.shard.Name, name, err)
+		} else {
+			err = fmt.Errorf("lsm: checkpoint %d of shard %q: publish %s: %w", c.id, d.shard.Name, name, err)
+		}
+		if c.p.Resolve(statestore.Handle{}, err) {
+			d.m.ckptFailed.Add(1)
+		}
+		return
+	}
+	d.mu.Lock()
+	d.mu.uploaded += int64(len(data))
+	bytesUp := d.mu.uploaded - d.mu.ckptBase
+	d.mu.ckptBase = d.mu.uploaded
+	d.mu.Unlock()
+	h := statestore.Handle{Backend: Backend, URL: d.handleName(name), Shard: d.shard.Name, Checkpoint: c.id, KeyGroups: d.owned, Data: []byte(name)}
+	if c.p.Resolve(h, nil) {
+		d.m.ckptCompleted.Add(1)
+		d.m.lastCkptBytes.Store(bytesUp)
+		d.m.lastCkptNanos.Store(int64(time.Since(c.started)))
+	}
+}

@@ -1,0 +1,127 @@
+package lsm
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/sluicedata/sluice/internal/clock"
+	"github.com/sluicedata/sluice/statestore/cache"
+	"github.com/sluicedata/sluice/statestore/manifest"
+	"github.com/sluicedata/sluice/statestore/objstore"
+	"github.com/sluicedata/sluice/statestore/sstable"
+)
+
+// Options configure the LSM stores of one job. One Options (and so one
+// Storage namespace and one block cache) is shared by every shard the
+// process opens.
+type Options struct {
+	// Storage is the job's namespace in object storage: every shard's tables
+	// and manifests live under it (see the manifest package for the
+	// layout). Required.
+	Storage objstore.Storage
+	// URL describes Storage for people; handles carry URL + "/" + the
+	// manifest name. Optional.
+	URL string
+	// Clock decides expiry. Default clock.Real().
+	Clock clock.Clock
+	// Logger receives background errors. Default: discard.
+	Logger *slog.Logger
+	// BlockCache holds decoded blocks in memory. Default: a private 64 MiB
+	// cache per store.
+	BlockCache *cache.Cache
+	// Disk is the local disk tier. Default: none (blocks missing from the
+	// block cache are read from Storage with range GETs).
+	Disk *cache.Disk
+	// MemtableSize is the arena size of one memtable. Default 16 MiB.
+	MemtableSize int64
+	// MaxFrozenMemtables is the number of frozen memtables waiting for
+	// their flush beyond which Apply stalls. Default 4.
+	MaxFrozenMemtables int
+	// L0StopWrites is the number of L0 tables at which Apply stalls until
+	// compaction catches up. Default 24.
+	L0StopWrites int
+	// Picker tunes leveled compaction.
+	Picker manifest.PickerOptions
+	// TargetFileSize is the size at which compaction starts a new output
+	// table. Default 8 MiB.
+	TargetFileSize uint64
+	// Table configures the tables written by flushes and compactions.
+	Table sstable.WriterOptions
+	// Retention is the checkpoint retention policy. Default KeepLast 3.
+	Retention manifest.Policy
+	// DisableAutoGC turns off garbage collection after every completed
+	// checkpoint and on open; DB.GC still works.
+	DisableAutoGC bool
+	// DisableCompaction turns off background compaction (tests).
+	DisableCompaction bool
+	// Filter, if set, is consulted by compaction for every live entry:
+	// returning false drops it (for example window state older than the
+	// watermark). It must be safe for concurrent use and must not keep
+	// key or value.
+	Filter func(key, value []byte, expiry int64) bool
+	// MultiGetConcurrency bounds the parallel table lookups of one
+	// MultiGet. Default 32.
+	MultiGetConcurrency int
+	// WarmUp makes Open prefetch every block of the opened tables in the
+	// background.
+	WarmUp bool
+}
+
+// EnsureDefaults fills zero fields.
+func (o *Options) EnsureDefaults() {
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MemtableSize == 0 {
+		o.MemtableSize = 16 << 20
+	}
+	if o.MaxFrozenMemtables == 0 {
+		o.MaxFrozenMemtables = 4
+	}
+	if o.L0StopWrites == 0 {
+		o.L0StopWrites = 24
+	}
+	o.Picker.EnsureDefaults()
+	if o.TargetFileSize == 0 {
+		o.TargetFileSize = 8 << 20
+	}
+	if o.Retention.KeepLast == 0 {
+		o.Retention.KeepLast = 3
+	}
+	if o.MultiGetConcurrency == 0 {
+		o.MultiGetConcurrency = 32
+	}
+}
+
+// Validate reports every bad field.
+func (o *Options) Validate() error {
+	var err error
+	if o.Storage == nil {
+		err = errors.Join(err, errors.New("lsm: Options.Storage is nil"))
+	}
+	if o.MemtableSize < 4<<10 || o.MemtableSize > 1<<31 {
+		err = errors.Join(err, fmt.Errorf("lsm: Options.MemtableSize %d: must be in [4 KiB, 2 GiB]", o.MemtableSize))
+	}
+	if o.MaxFrozenMemtables < 1 {
+		err = errors.Join(err, fmt.Errorf("lsm: Options.MaxFrozenMemtables %d: must be at least 1", o.MaxFrozenMemtables))
+	}
+	if o.L0StopWrites <= o.Picker.L0Trigger {
+		err = errors.Join(err, fmt.Errorf("lsm: Options.L0StopWrites %d: must exceed Picker.L0Trigger %d", o.L0StopWrites, o.Picker.L0Trigger))
+	}
+	if o.MultiGetConcurrency < 1 {
+		err = errors.Join(err, fmt.Errorf("lsm: Options.MultiGetConcurrency %d: must be at least 1", o.MultiGetConcurrency))
+	}
+	if e := o.Retention.Validate(); e != nil {
+		err = errors.Join(err, fmt.Errorf("lsm: Options.Retention: %w", e))
+	}
+	tw := o.Table
+	tw.EnsureDefaults()
+	if e := tw.Validate(); e != nil {
+		err = errors.Join(err, fmt.Errorf("lsm: Options.Table: %w", e))
+	}
+	return err
+}

@@ -1,0 +1,142 @@
+package manifest
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// PickerOptions tune leveled compaction.
+type PickerOptions struct {
+	// L0Trigger is the number of L0 tables that triggers an L0 -> L1
+	// compaction. Default 4.
+	L0Trigger int
+	// BaseLevelBytes is the target size of L1. Default 64 MiB.
+	BaseLevelBytes uint64
+	// Multiplier is the size ratio between adjacent levels. Default 10.
+	Multiplier uint64
+}
+
+// EnsureDefaults fills zero fields.
+func (o *PickerOptions) EnsureDefaults() {
+	if o.L0Trigger == 0 {
+		o.L0Trigger = 4
+	}
+	if o.BaseLevelBytes == 0 {
+		o.BaseLevelBytes = 64 << 20
+	}
+	if o.Multiplier == 0 {
+		o.Multiplier = 10
+	}
+}
+
+// TargetSize returns the target size of level l >= 1.
+func (o *PickerOptions) TargetSize(l int) uint64 {
+	t := o.BaseLevelBytes
+	for i := 1; i < l; i++ {
+		t *= o.Multiplier
+	}
+	return t
+}
+
+// Compaction is a picked compaction: Inputs from Level merged with the
+// overlapping Outputs-level references into new tables in OutputLevel.
+type Compaction struct {
+	Level, OutputLevel int
+	Inputs             []*FileMeta
+	Overlap            []*FileMeta // references of OutputLevel that overlap Inputs
+	// Bottommost is true when no level below OutputLevel overlaps the key
+	// range: tombstones can then be dropped.
+	Bottommost bool
+	Score      float64
+	// Lo and Hi bound the inputs' visible keys, [Lo, Hi).
+	Lo, Hi []byte
+}
+
+// Edit returns the version edit that replaces the inputs with outputs.
+func (c *Compaction) Edit(outputs []*FileMeta) *VersionEdit {
+	e := &VersionEdit{}
+	for _, f := range c.Inputs {
+		e.Deleted = append(e.Deleted, DeletedFile{Level: c.Level, ID: f.ID()})
+	}
+	for _, f := range c.Overlap {
+		e.Deleted = append(e.Deleted, DeletedFile{Level: c.OutputLevel, ID: f.ID()})
+	}
+	for _, f := range outputs {
+		e.Added = append(e.Added, NewFile{Level: c.OutputLevel, Meta: f})
+	}
+	return e
+}
+
+func (c *Compaction) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "L%d -> L%d score=%.2f bottommost=%t range=[%x,%x)\n", c.Level, c.OutputLevel, c.Score, c.Bottommost, c.Lo, c.Hi)
+	for _, f := range c.Inputs {
+		fmt.Fprintf(&b, "  in  L%d %s\n", c.Level, f.Object)
+	}
+	for _, f := range c.Overlap {
+		fmt.Fprintf(&b, "  in  L%d %s\n", c.OutputLevel, f.Object)
+	}
+	return b.String()
+}
+
+// Pick chooses the most urgent compaction of v, or nil if no level is over
+// its target. cursor[l] is the lower bound of the last table compacted out
+// of level l; tables are taken round-robin from it (the caller updates it
+// with the picked compaction's Lo).
+func Pick(v *Version, o PickerOptions, cursor *[NumLevels][]byte) *Compaction {
+	o.EnsureDefaults()
+	best, bestScore := -1, 1.0
+	if n := len(v.Levels[0]); n >= o.L0Trigger {
+		best, bestScore = 0, float64(n)/float64(o.L0Trigger)
+	}
+	for l := 1; l < NumLevels-1; l++ {
+		s := float64(v.LevelSize(l)) / float64(o.TargetSize(l))
+		if s >= 1 && s > bestScore {
+			best, bestScore = l, s
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	c := &Compaction{Level: best, OutputLevel: best + 1, Score: bestScore}
+	if best == 0 {
+		c.Inputs = append(c.Inputs, v.Levels[0]...)
+	} else {
+		files := v.Levels[best]
+		pick := files[0]
+		for _, f := range files {
+			lo, _ := f.Bounds()
+			if cursor == nil || cursor[best] == nil || bytes.Compare(lo, cursor[best]) > 0 {
+				pick = f
+				break
+			}
+		}
+		c.Inputs = []*FileMeta{pick}
+	}
+	c.Lo, c.Hi = span(c.Inputs)
+	c.Overlap = v.Overlapping(c.OutputLevel, c.Lo, c.Hi)
+	if len(c.Overlap) > 0 {
+		c.Lo, c.Hi = span(append(append([]*FileMeta(nil), c.Inputs...), c.Overlap...))
+	}
+	c.Bottommost = true
+	for l := c.OutputLevel + 1; l < NumLevels; l++ {
+		if len(v.Overlapping(l, c.Lo, c.Hi)) > 0 {
+			c.Bottommost = false
+		}
+	}
+	return c
+}
+
+func span(files []*FileMeta) (lo, hi []byte) {
+	for i, f := range files {
+		flo, fhi := f.Bounds()
+		if i == 0 || bytes.Compare(flo, lo) < 0 {
+			lo = flo
+		}
+		if i == 0 || bytes.Compare(fhi, hi) > 0 {
+			hi = fhi
+		}
+	}
+	return lo, hi
+}
