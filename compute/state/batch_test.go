@@ -91,6 +91,9 @@ func (r *batchRig) step(tb testing.TB, sum *uint64) {
 // once warm; the budget is for the store (memstore allocates its hit list
 // and one copy per put).
 func TestBatchPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation budgets do not hold under the race detector")
+	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	for _, ttl := range []TTL{{}, {Duration: time.Hour}, {Duration: time.Hour, Update: OnReadAndWrite}} {
