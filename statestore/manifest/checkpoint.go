@@ -87,8 +87,8 @@ func DecodeCheckpoint(name string, b []byte) (*Checkpoint, error) {
 		return nil, statestore.CorruptionErrorf("manifest %s at offset 0: bad magic or %d bytes is too short", name, len(b))
 	}
 	sumAt := len(b) - 17
-	want, err := strconv.ParseUint(strings.TrimSpace(string(b[sumAt:])), 16, 64)
-	if err != nil || xxhash.Sum64(b[:sumAt]) != want {
+	want, err := strconv.ParseUint(string(b[sumAt:sumAt+16]), 16, 64)
+	if err != nil || b[len(b)-1] != '\n' || xxhash.Sum64(b[:sumAt]) != want {
 		return nil, statestore.CorruptionErrorf("manifest %s at offset %d: checksum mismatch", name, sumAt)
 	}
 	var c Checkpoint
