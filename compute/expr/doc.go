@@ -71,8 +71,8 @@
 //	position(sub, s) strpos(s, sub)       1-based character position, 0 when absent
 //	regexp_extract(s, 'pattern'[, group]) group 0 (default) is the whole match; NULL without a match
 //	regexp_like(s, 'pattern') regexp(...) RE2 syntax (Go regexp), search anywhere in s
-//	split_index(s, delim, n)              n-th (0-based) field; NULL when out of range (Flink)
-//	count_char(s, c)                      occurrences of the character c (nexmark UDF)
+//	split_index(s, delim, n)              n-th (0-based) field; NULL when out of range or s = '' (Flink)
+//	count_char(s, c)                      occurrences of the character c; 0 when s is NULL (nexmark UDF)
 //
 // Conditionals: coalesce(a, ...), ifnull(a, b), nvl(a, b), nullif(a, b),
 // if(cond, a, b).

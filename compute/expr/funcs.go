@@ -218,7 +218,7 @@ func init() {
 		"regexp_like":    {2, 2, buildRegexpLike},
 		"regexp":         {2, 2, buildRegexpLike},
 		"split_index":    {3, 3, strFn(tString, fnSplitIndex, kString, kString, kInt)},
-		"count_char":     {2, 2, strFn(tInt, fnCountChar, kString, kString)},
+		"count_char":     {2, 2, buildCountChar},
 		"starts_with":    {2, 2, strFn(tBool, func(_ *evalCtx, a []scalar) (scalar, error) { return scalar{b: strings.HasPrefix(a[0].s, a[1].s)}, nil }, kString, kString)},
 		"ends_with":      {2, 2, strFn(tBool, func(_ *evalCtx, a []scalar) (scalar, error) { return scalar{b: strings.HasSuffix(a[0].s, a[1].s)}, nil }, kString, kString)},
 		"position":       {2, 2, strFn(tInt, func(_ *evalCtx, a []scalar) (scalar, error) { return scalar{i: runePos(a[1].s, a[0].s)}, nil }, kString, kString)},
@@ -423,6 +423,9 @@ func fnReplace(ec *evalCtx, a []scalar) (scalar, error) {
 // split by delim; NULL when idx is negative or out of range.
 func fnSplitIndex(_ *evalCtx, a []scalar) (scalar, error) {
 	s, delim, idx := a[0].s, a[1].s, a[2].i
+	if idx < 0 || s == "" { // Flink splits "" into no fields at all
+		return scalar{null: true}, nil
+	}
 	if idx < 0 {
 		return scalar{null: true}, nil
 	}
@@ -477,6 +480,15 @@ func fnCountChar(_ *evalCtx, a []scalar) (scalar, error) {
 		return scalar{i: int64(strings.Count(s, c[:1]))}, nil
 	}
 	return scalar{i: int64(strings.Count(s, c[:w]))}, nil
+}
+
+// buildCountChar: like the nexmark UDF, a NULL string counts 0.
+func buildCountChar(c *compiler, call *Call, args []cnode) (cnode, error) {
+	inner, err := strFn(tInt, fnCountChar, kString, kString)(c, call, args)
+	if err != nil {
+		return nil, err
+	}
+	return c.fold(&coalesceNode{args: []cnode{inner, &constNode{t: tInt, v: scalar{i: 0}}}, t: tInt}), nil
 }
 
 // runePos is the 1-based character position of sub in s, 0 when absent.

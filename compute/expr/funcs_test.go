@@ -180,6 +180,8 @@ func TestFunctions(t *testing.T) {
 		{"split_index($1, '::', 1)", []any{"a::b::c"}, "b"},
 		{"count_char($1, $2)", []any{"cacbcc", "c"}, int64(4)},
 		{"count_char($1, 'c')", []any{""}, int64(0)},
+		{"count_char($1, 'c')", []any{null(arrow.BinaryTypes.String)}, int64(0)},
+		{"split_index($1, '/', 0)", []any{""}, nil},
 		{"starts_with($1, $2)", []any{"hello", "he"}, true},
 		{"ends_with($1, $2)", []any{"hello", "he"}, false},
 		{"position($1, $2)", []any{"l", "héllo"}, int64(3)},

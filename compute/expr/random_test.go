@@ -221,15 +221,19 @@ func (g *gen) intExpr(d int) gexpr {
 		return strict("CHAR_LENGTH("+s.sql+")", func(v []any) (any, error) { return int64(len([]rune(v[0].(string)))), nil }, s)
 	case 8:
 		s := g.expr(rStr, d)
-		return strict("count_char("+s.sql+", 'a')", func(v []any) (any, error) {
+		return gexpr{sql: "count_char(" + s.sql + ", 'a')", eval: func(r row) (any, error) {
+			v, err := s.eval(r)
+			if err != nil || v == nil {
+				return int64(0), err
+			}
 			n := int64(0)
-			for _, r := range v[0].(string) {
+			for _, r := range v.(string) {
 				if r == 'a' {
 					n++
 				}
 			}
 			return n, nil
-		}, s)
+		}}
 	case 9:
 		return g.caseExpr(rInt, d)
 	case 10:
@@ -423,6 +427,9 @@ func (g *gen) strExpr(d int) gexpr {
 		k := g.pick(4) - 1
 		return strict(fmt.Sprintf("SPLIT_INDEX(%s, ',', %d)", a.sql, k), func(v []any) (any, error) {
 			parts := strings.Split(v[0].(string), ",")
+			if v[0].(string) == "" {
+				parts = nil
+			}
 			if k < 0 || k >= len(parts) {
 				return nil, nil
 			}
