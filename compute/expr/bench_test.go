@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -172,4 +173,87 @@ func BenchmarkQ14(b *testing.B) {
 		"c_counts":    "count_char(extra, 'c')",
 		"keep":        "0.908 * price > 1000000 AND 0.908 * price < 50000000",
 	}, []string{"bidTimeType", "c_counts", "keep"})
+}
+
+// poolAllocator recycles freed buffers by size, standing in for the
+// buffer pooling a long-running worker has; it shows the cost of the
+// expression kernels without the Go heap's large-object churn.
+type poolAllocator struct {
+	mu   sync.Mutex
+	free map[int][][]byte
+}
+
+func (p *poolAllocator) Allocate(size int) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l := p.free[size]; len(l) > 0 {
+		b := l[len(l)-1]
+		p.free[size] = l[:len(l)-1]
+		return b
+	}
+	return make([]byte, size)
+}
+
+func (p *poolAllocator) Reallocate(size int, b []byte) []byte {
+	if size <= cap(b) {
+		return b[:size]
+	}
+	nb := p.Allocate(size)
+	copy(nb, b)
+	p.Free(b)
+	return nb
+}
+
+func (p *poolAllocator) Free(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.free == nil {
+		p.free = map[int][][]byte{}
+	}
+	p.free[len(b)] = append(p.free[len(b)], b[:len(b):len(b)])
+}
+
+// BenchmarkQ1ProjectPooled is Q1 with recycled buffers.
+func BenchmarkQ1ProjectPooled(b *testing.B) {
+	mem := &poolAllocator{}
+	batch := bidBatch(memory.NewGoAllocator(), 4096, 1)
+	defer batch.Release()
+	p, err := NewProjection(bidSchema, []NamedExpr{
+		{Name: "auction", Expr: MustCompile("auction", bidSchema)},
+		{Name: "bidder", Expr: MustCompile("bidder", bidSchema)},
+		{Name: "price", Expr: MustCompile("0.908 * price", bidSchema)},
+		{Name: "dateTime", Expr: MustCompile("dateTime", bidSchema)},
+		{Name: "extra", Expr: MustCompile("extra", bidSchema)},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	report := startRows(b)
+	for range b.N {
+		out, err := p.Apply(ctx, mem, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out.Release()
+	}
+	report(4096)
+}
+
+// BenchmarkQ2FilterPooled is Q2 with recycled buffers.
+func BenchmarkQ2FilterPooled(b *testing.B) {
+	mem := &poolAllocator{}
+	batch := bidBatch(memory.NewGoAllocator(), 4096, 1)
+	defer batch.Release()
+	pred := MustCompile("MOD(auction, 123) = 0", bidSchema)
+	ctx := context.Background()
+	report := startRows(b)
+	for range b.N {
+		out, err := Filter(ctx, mem, pred, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out.Release()
+	}
+	report(4096)
 }

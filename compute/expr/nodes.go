@@ -622,62 +622,150 @@ func cmpScalar[T ordered](op cmpOp, a, b T) bool {
 	return a >= b
 }
 
-// cmpAC packs (a[i] op c) into out, which must be zeroed.
+// cmpAC packs (a[i] op c) into out, which must be zeroed. Eight results
+// are gathered in a register before each store.
 func cmpAC[T int32 | int64 | float64](op cmpOp, a []T, c T, out []byte) {
+	n8 := len(a) &^ 7
 	switch op {
 	case opEq:
-		for i, v := range a {
-			out[i>>3] |= b2u(v == c) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] == c) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] == c) << (i & 7)
 		}
 	case opNe:
-		for i, v := range a {
-			out[i>>3] |= b2u(v != c) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] != c) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] != c) << (i & 7)
 		}
 	case opLt:
-		for i, v := range a {
-			out[i>>3] |= b2u(v < c) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] < c) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] < c) << (i & 7)
 		}
 	case opLe:
-		for i, v := range a {
-			out[i>>3] |= b2u(v <= c) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] <= c) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] <= c) << (i & 7)
 		}
 	case opGt:
-		for i, v := range a {
-			out[i>>3] |= b2u(v > c) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] > c) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] > c) << (i & 7)
 		}
 	case opGe:
-		for i, v := range a {
-			out[i>>3] |= b2u(v >= c) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] >= c) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] >= c) << (i & 7)
 		}
 	}
 }
 
+// cmpAA packs (a[i] op b[i]) into out, which must be zeroed.
 func cmpAA[T int32 | int64 | float64](op cmpOp, a, b []T, out []byte) {
 	b = b[:len(a)]
+	n8 := len(a) &^ 7
 	switch op {
 	case opEq:
-		for i, v := range a {
-			out[i>>3] |= b2u(v == b[i]) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] == b[i+k]) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] == b[i]) << (i & 7)
 		}
 	case opNe:
-		for i, v := range a {
-			out[i>>3] |= b2u(v != b[i]) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] != b[i+k]) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] != b[i]) << (i & 7)
 		}
 	case opLt:
-		for i, v := range a {
-			out[i>>3] |= b2u(v < b[i]) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] < b[i+k]) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] < b[i]) << (i & 7)
 		}
 	case opLe:
-		for i, v := range a {
-			out[i>>3] |= b2u(v <= b[i]) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] <= b[i+k]) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] <= b[i]) << (i & 7)
 		}
 	case opGt:
-		for i, v := range a {
-			out[i>>3] |= b2u(v > b[i]) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] > b[i+k]) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] > b[i]) << (i & 7)
 		}
 	case opGe:
-		for i, v := range a {
-			out[i>>3] |= b2u(v >= b[i]) << (i & 7)
+		for i := 0; i < n8; i += 8 {
+			var w byte
+			for k := 0; k < 8; k++ {
+				w |= b2u(a[i+k] >= b[i+k]) << k
+			}
+			out[i>>3] = w
+		}
+		for i := n8; i < len(a); i++ {
+			out[i>>3] |= b2u(a[i] >= b[i]) << (i & 7)
 		}
 	}
 }
