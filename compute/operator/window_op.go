@@ -279,6 +279,8 @@ type WindowOperator struct {
 	aggIn     []arrow.Array
 	aggOwned  []bool
 	gkeys     state.KeyBatch
+	gkeys2    state.KeyBatch
+	rdIdx     []int
 	gns       [][]byte
 	nsBuf     []byte
 	found     []bool

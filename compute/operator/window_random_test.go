@@ -164,8 +164,19 @@ func runTimeScenario(t *testing.T, node *sluicev1.WindowNode, model *timeModel, 
 	}
 	compareMultisets(t, "window results", rig.out, model.out)
 	compareMultisets(t, "late rows", rig.late, model.late)
-	var lateRows int64
-	_ = lateRows
+}
+
+// countLateFires counts results emitted while processing a batch (even
+// steps): re-fires caused by late rows.
+func countLateFires(out []string) int {
+	n := 0
+	for _, r := range out {
+		var step int
+		if _, err := fmt.Sscanf(r, "@%d", &step); err == nil && step%2 == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func TestWindowRandomTumblingSliding(t *testing.T) {
@@ -185,9 +196,15 @@ func TestWindowRandomTumblingSliding(t *testing.T) {
 	for _, c := range cases {
 		for _, par := range []int{1, 2, 3} {
 			t.Run(fmt.Sprintf("%s/par%d", c.name, par), func(t *testing.T) {
+				var tooLate, lateFires, results int
+				defer func() {
+					if results == 0 || tooLate == 0 || (c.lateness > 0 && c.size > c.step && lateFires == 0) {
+						t.Errorf("weak scenarios: %d results, %d late re-fires, %d too-late rows", results, lateFires, tooLate)
+					}
+				}()
 				for seed := range uint64(4) {
 					rng := rand.New(rand.NewPCG(seed, uint64(par)))
-					sc := randomScenario(rng, 600, 1+rng.IntN(12), 1, 30)
+					sc := randomScenario(rng, 600, 1+rng.IntN(12), 1, 80)
 					node := winNode(func(n *sluicev1.WindowNode) {
 						if c.step == 0 {
 							n.Assigner = &sluicev1.WindowNode_Tumbling{Tumbling: &sluicev1.TumblingWindow{Size: durationpb.New(c.size)}}
@@ -210,9 +227,167 @@ func TestWindowRandomTumblingSliding(t *testing.T) {
 					}
 					model := newTimeModel(slicerWindows(s), c.lateness.Milliseconds())
 					runTimeScenario(t, node, model, sc, par)
-					if seed == 0 && c.lateness > 0 && len(model.late) == 0 {
-						t.Logf("note: seed 0 produced no too-late rows")
+					results, tooLate, lateFires = results+len(model.out), tooLate+len(model.late), lateFires+countLateFires(model.out)
+				}
+			})
+		}
+	}
+}
+
+// sessionModel is a trivially correct model of session windows: per key a
+// list of sessions with their rows; each batch's rows of a key are taken in
+// time order as runs of rows whose gap windows touch (the operator's
+// documented batch semantics), and each run merges with every session it
+// touches. A run whose merged session is past the allowed lateness goes to
+// the side output.
+type sessionModel struct {
+	gap, lateness int64
+	wm            int64
+	sess          map[int64][]*modelSession
+	out, late     []string
+}
+
+type modelSession struct {
+	w       window.Window
+	rows    []winRow
+	pending bool // its end-of-window timer is armed
+}
+
+func (m *sessionModel) batch(step int, rows []winRow) {
+	byKey := map[int64][]winRow{}
+	var keys []int64
+	for _, r := range rows {
+		if _, ok := byKey[r.k]; !ok {
+			keys = append(keys, r.k)
+		}
+		byKey[r.k] = append(byKey[r.k], r)
+	}
+	slices.Sort(keys)
+	type lf struct {
+		k int64
+		w window.Window
+	}
+	var lateFires []lf
+	for _, k := range keys {
+		rs := byKey[k]
+		slices.SortStableFunc(rs, func(a, b winRow) int { return cmp.Compare(a.ts, b.ts) })
+		for i := 0; i < len(rs); {
+			w := window.Window{Start: rs[i].ts, End: rs[i].ts + m.gap}
+			j := i + 1
+			for j < len(rs) && rs[j].ts <= w.End {
+				w.End = max(w.End, rs[j].ts+m.gap)
+				j++
+			}
+			run := rs[i:j]
+			i = j
+			cover := w
+			var keep, merged []*modelSession
+			for _, s := range m.sess[k] {
+				if s.w.Intersects(w) {
+					cover = cover.Cover(s.w)
+					merged = append(merged, s)
+				} else {
+					keep = append(keep, s)
+				}
+			}
+			if window.ClassifyWindow(cover, m.wm, m.lateness) == window.TooLate {
+				for _, r := range run {
+					m.late = append(m.late, fmt.Sprintf("@%d late id=%d", step, r.id))
+				}
+				continue
+			}
+			ns := &modelSession{w: cover}
+			for _, s := range merged {
+				ns.rows = append(ns.rows, s.rows...)
+				ns.pending = s.pending
+			}
+			ns.rows = append(ns.rows, run...)
+			changed := len(merged) != 1 || merged[0].w != cover
+			if cover.MaxTimestamp() <= m.wm {
+				lateFires = append(lateFires, lf{k, cover})
+				ns.pending = false
+			} else if changed {
+				ns.pending = true
+			}
+			m.sess[k] = append(keep, ns)
+		}
+	}
+	seen := map[lf]bool{}
+	for _, f := range lateFires {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		for _, s := range m.sess[f.k] {
+			if s.w == f.w {
+				m.out = append(m.out, modelResult(step, f.k, s.w, s.rows))
+			}
+		}
+	}
+}
+
+func (m *sessionModel) watermark(step int, wm int64) {
+	if wm <= m.wm {
+		return
+	}
+	m.wm = wm
+	for k, ss := range m.sess {
+		var keep []*modelSession
+		for _, s := range ss {
+			if s.pending && s.w.MaxTimestamp() <= wm {
+				m.out = append(m.out, modelResult(step, k, s.w, s.rows))
+				s.pending = false
+			}
+			if window.CleanupTime(s.w, m.lateness) > wm {
+				keep = append(keep, s)
+			}
+		}
+		m.sess[k] = keep
+	}
+}
+
+func TestWindowRandomSession(t *testing.T) {
+	for _, lateness := range []time.Duration{0, 60 * time.Millisecond} {
+		for _, par := range []int{1, 2, 3} {
+			t.Run(fmt.Sprintf("lateness%v/par%d", lateness, par), func(t *testing.T) {
+				var tooLate, lateFires, results int
+				defer func() {
+					if results == 0 || tooLate == 0 || (lateness > 0 && lateFires == 0) {
+						t.Errorf("weak scenarios: %d results, %d late re-fires, %d too-late rows", results, lateFires, tooLate)
 					}
+				}()
+				for seed := range uint64(4) {
+					rng := rand.New(rand.NewPCG(seed, uint64(par)+100))
+					sc := randomScenario(rng, 600, 1+rng.IntN(6), 1+int64(rng.IntN(6)), 80)
+					node := winNode(func(n *sluicev1.WindowNode) {
+						n.Assigner = &sluicev1.WindowNode_Session{Session: &sluicev1.SessionWindow{Gap: durationpb.New(25 * time.Millisecond)}}
+						if lateness > 0 {
+							n.AllowedLateness = durationpb.New(lateness)
+						}
+					})
+					model := &sessionModel{gap: 25, lateness: lateness.Milliseconds(), wm: window.NoWatermark, sess: map[int64][]*modelSession{}}
+					mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+					plan, err := operator.PlanWindow(node, winSchema)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rig := newWinRig(t, mem, clock.Real(), plan, winSchema, par)
+					for i, b := range sc.batches {
+						rig.step = 2 * i
+						rig.batch(winBatch(mem, b))
+						model.batch(2*i, b)
+						rig.step = 2*i + 1
+						rig.watermark(time.UnixMilli(sc.watermarks[i]).UTC())
+						model.watermark(2*i+1, sc.watermarks[i])
+					}
+					rig.step = 2 * len(sc.batches)
+					rig.finish()
+					model.watermark(rig.step, 1<<63-1)
+					rig.close()
+					mem.AssertSize(t, 0)
+					compareMultisets(t, "session results", rig.out, model.out)
+					compareMultisets(t, "late rows", rig.late, model.late)
+					results, tooLate, lateFires = results+len(model.out), tooLate+len(model.late), lateFires+countLateFires(model.out)
 				}
 			})
 		}
