@@ -24,6 +24,7 @@ const (
 	LitFloat
 	LitString
 	LitBool
+	LitInterval // INTERVAL 'Str' Unit
 )
 
 // Literal is a constant: 42, 0.908, 'text', TRUE, NULL.
@@ -34,6 +35,7 @@ type Literal struct {
 	Float float64
 	Str   string
 	Bool  bool
+	Unit  string // of an interval: SECOND, MINUTE, HOUR, DAY, MILLISECOND
 
 	raw string // digits of an integer literal, as written
 	bad bool   // integer literal out of int64 range
@@ -175,6 +177,8 @@ func (n *Literal) String() string {
 		return s
 	case LitString:
 		return quoteString(n.Str)
+	case LitInterval:
+		return "INTERVAL " + quoteString(n.Str) + " " + n.Unit
 	case LitBool:
 		if n.Bool {
 			return "TRUE"

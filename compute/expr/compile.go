@@ -3,8 +3,10 @@ package expr
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -100,6 +102,9 @@ func (c *compiler) compileNode(n Node) (cnode, error) {
 			return &constNode{t: arrow.BinaryTypes.String, v: scalar{s: n.Str}}, nil
 		case LitBool:
 			return &constNode{t: arrow.FixedWidthTypes.Boolean, v: scalar{b: n.Bool}}, nil
+		}
+		if n.Kind == LitInterval {
+			return nil, c.errf(n.P, "an INTERVAL can only be added to or subtracted from a timestamp or date")
 		}
 		return nullConst(arrow.Null), nil
 	case *ColumnRef:
@@ -406,7 +411,70 @@ func (c *compiler) coerce(src Node, n cnode, t arrow.DataType) (cnode, error) {
 	return nil, c.errf(src.Pos(), "cannot convert %s to %s", typeName(nt), typeName(t))
 }
 
+// interval returns the length in nanoseconds of an INTERVAL literal.
+func (c *compiler) interval(n Node) (int64, bool, error) {
+	lit, ok := n.(*Literal)
+	if !ok || lit.Kind != LitInterval {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseInt(lit.Str, 10, 64)
+	if err != nil {
+		return 0, true, c.errf(lit.P, "INTERVAL %q: want a whole number, e.g. INTERVAL '5' SECOND", lit.Str)
+	}
+	unit := strings.TrimSuffix(lit.Unit, "S")
+	scale := map[string]int64{"MILLISECOND": 1e6, "SECOND": 1e9, "MINUTE": 60e9, "HOUR": 3600e9, "DAY": 86400e9}[unit]
+	if scale == 0 {
+		return 0, true, c.errf(lit.P, "INTERVAL unit %s: want MILLISECOND, SECOND, MINUTE, HOUR or DAY", lit.Unit)
+	}
+	if v > math.MaxInt64/scale || v < math.MinInt64/scale {
+		return 0, true, c.errf(lit.P, "INTERVAL '%s' %s is out of range", lit.Str, lit.Unit)
+	}
+	return v * scale, true, nil
+}
+
+// timeShift compiles ts ± INTERVAL.
+func (c *compiler) timeShift(n *Binary, tsSrc Node, nanos int64) (cnode, error) {
+	x, err := c.compileCanon(tsSrc)
+	if err != nil {
+		return nil, err
+	}
+	switch mustKind(x.dtype()) {
+	case kDate:
+		x = c.fold(&convNode{x: x, t: &arrow.TimestampType{Unit: arrow.Second}})
+	case kTS:
+	case kNull:
+		return nullConst(&arrow.TimestampType{Unit: arrow.Millisecond}), nil
+	default:
+		return nil, c.errf(tsSrc.Pos(), "an INTERVAL can only be added to or subtracted from a timestamp or date, got %s", typeName(x.dtype()))
+	}
+	per := 1e9 / unitPerSec(tsUnit(x.dtype()))
+	if nanos%per != 0 {
+		// Finer than the timestamp's unit: compute in nanoseconds.
+		x = c.fold(&convNode{x: x, t: &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: x.dtype().(*arrow.TimestampType).TimeZone}})
+		per = 1
+	}
+	delta := nanos / per
+	if n.Op == "-" {
+		delta = -delta
+	}
+	return c.fold(&tsShiftNode{x: x, delta: delta}), nil
+}
+
 func (c *compiler) binary(n *Binary) (cnode, error) {
+	if n.Op == "+" || n.Op == "-" {
+		if nanos, ok, err := c.interval(n.R); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			return c.timeShift(n, n.L, nanos)
+		}
+		if nanos, ok, err := c.interval(n.L); (ok || err != nil) && n.Op == "+" {
+			if err != nil {
+				return nil, err
+			}
+			return c.timeShift(n, n.R, nanos)
+		}
+	}
 	l, err := c.compileCanon(n.L)
 	if err != nil {
 		return nil, err

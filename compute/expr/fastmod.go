@@ -195,3 +195,35 @@ func (n *tsFieldNode) eval(ec *evalCtx) (vec, error) {
 	}
 	return vec{arr: makeArr(arrow.PrimitiveTypes.Int64, ec.n, valid, nulls, buf)}, nil
 }
+
+// tsShiftNode adds a constant (in the timestamp's unit) to a timestamp:
+// ts ± INTERVAL. Overflow wraps, as for BIGINT.
+type tsShiftNode struct {
+	x     cnode
+	delta int64
+}
+
+func (n *tsShiftNode) dtype() arrow.DataType { return n.x.dtype() }
+func (n *tsShiftNode) kids() []cnode         { return []cnode{n.x} }
+func (n *tsShiftNode) canFail() bool         { return n.x.canFail() }
+
+func (n *tsShiftNode) eval(ec *evalCtx) (vec, error) {
+	v, err := ec.eval(n.x)
+	if err != nil {
+		return vec{}, err
+	}
+	defer v.release()
+	if v.isConst() {
+		if !v.c.null {
+			v.c.i += n.delta
+		}
+		return vec{c: v.c}, nil
+	}
+	in := newReader(kTS, v).i64[:ec.n]
+	valid, nulls := andValidity(ec.mem, ec.n, v.arr)
+	buf, out := allocI64(ec.mem, ec.n)
+	for i, x := range in {
+		out[i] = x + n.delta
+	}
+	return vec{arr: makeArr(n.x.dtype(), ec.n, valid, nulls, buf)}, nil
+}

@@ -296,6 +296,11 @@ func TestFunctions(t *testing.T) {
 		{"$1 = '2024-03-05'", []any{date{time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)}}, true},
 		{"$1 < $2", []any{date{time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)}, ts1}, true},
 		{"CASE $1 WHEN 1 THEN 'x' WHEN 2 THEN 'y' END", []any{int64(2)}, "y"},
+		{"$1 - INTERVAL '4' SECOND", []any{ts1}, ts1.Add(-4 * time.Second)},
+		{"$1 + INTERVAL '2' hours", []any{ts1}, ts1.Add(2 * time.Hour)},
+		{"INTERVAL '1' DAY + $1", []any{ts1}, ts1.Add(24 * time.Hour)},
+		{"$1 + INTERVAL '-5' MILLISECOND", []any{ts1}, ts1.Add(-5 * time.Millisecond)},
+		{"$1 + INTERVAL '1' DAY", []any{date{time.Date(2024, 2, 28, 0, 0, 0, 0, time.UTC)}}, time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)},
 		{"CASE WHEN $1 THEN 1 END", []any{false}, nil},
 		{"CASE WHEN $1 > 0 THEN 1 ELSE 2.5 END", []any{int64(1)}, 1.0},
 	}

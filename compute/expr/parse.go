@@ -18,7 +18,7 @@ import (
 
 var sqlLexer = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "Whitespace", Pattern: `\s+`},
-	{Name: "Keyword", Pattern: `(?i)(?:AND|OR|NOT|IS|NULL|TRUE|FALSE|IN|BETWEEN|LIKE|CASE|WHEN|THEN|ELSE|END|CAST|TRY_CAST|AS|FROM|TO|EXTRACT)\b`},
+	{Name: "Keyword", Pattern: `(?i)(?:AND|OR|NOT|IS|NULL|TRUE|FALSE|IN|BETWEEN|LIKE|CASE|WHEN|THEN|ELSE|END|CAST|TRY_CAST|AS|FROM|TO|EXTRACT|INTERVAL)\b`},
 	{Name: "Ident", Pattern: `[A-Za-z_][A-Za-z0-9_$]*`},
 	{Name: "QIdent", Pattern: `"(?:[^"]|"")*"`},
 	{Name: "BIdent", Pattern: "`(?:[^`]|``)*`"},
@@ -122,17 +122,23 @@ type pUnary struct {
 
 type pPrimary struct {
 	Pos     lexer.Position
-	Case    *pCase    `parser:"  @@"`
-	Cast    *pCast    `parser:"| @@"`
-	Extract *pExtract `parser:"| @@"`
-	Call    *pCall    `parser:"| @@"`
-	Float   *string   `parser:"| @Float"`
-	Int     *string   `parser:"| @Int"`
-	Str     *string   `parser:"| @String"`
-	Bool    *string   `parser:"| @( 'TRUE' | 'FALSE' )"`
-	Null    bool      `parser:"| @'NULL'"`
-	Col     *string   `parser:"| @( Ident | QIdent | BIdent )"`
-	Paren   *pExpr    `parser:"| '(' @@ ')'"`
+	Case    *pCase     `parser:"  @@"`
+	Cast    *pCast     `parser:"| @@"`
+	Extract *pExtract  `parser:"| @@"`
+	Call    *pCall     `parser:"| @@"`
+	Inter   *pInterval `parser:"| @@"`
+	Float   *string    `parser:"| @Float"`
+	Int     *string    `parser:"| @Int"`
+	Str     *string    `parser:"| @String"`
+	Bool    *string    `parser:"| @( 'TRUE' | 'FALSE' )"`
+	Null    bool       `parser:"| @'NULL'"`
+	Col     *string    `parser:"| @( Ident | QIdent | BIdent )"`
+	Paren   *pExpr     `parser:"| '(' @@ ')'"`
+}
+
+type pInterval struct {
+	Value string `parser:"'INTERVAL' @String"`
+	Unit  string `parser:"@Ident"`
 }
 
 type pCase struct {
@@ -400,6 +406,9 @@ func (l *lowerer) primary(e *pPrimary) Node {
 			c.Args = append(c.Args, &Literal{P: p(e.Call.To.Pos), Kind: LitString, Str: strings.ToLower(e.Call.To.Name)})
 		}
 		return c
+	case e.Inter != nil:
+		v := e.Inter.Value
+		return &Literal{P: pos, Kind: LitInterval, Str: strings.TrimSpace(v[1 : len(v)-1]), Unit: strings.ToUpper(e.Inter.Unit)}
 	case e.Float != nil:
 		v, err := strconv.ParseFloat(*e.Float, 64)
 		if err != nil {
