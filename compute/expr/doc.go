@@ -39,9 +39,12 @@
 // case-sensitive column names (`dateTime`); quote other names with "double
 // quotes" or `backticks` (doubling the quote inside). Keywords (AND, OR,
 // NOT, IS, NULL, TRUE, FALSE, IN, BETWEEN, LIKE, CASE, WHEN, THEN, ELSE, END,
-// CAST, TRY_CAST, AS, FROM, TO, EXTRACT) must be quoted to be used as column
-// names. Literals: 42 (BIGINT), 0.908 and 1e6 (DOUBLE), 'text' (” is a
-// quote), TRUE, FALSE, NULL. Operators, from loosest to tightest binding:
+// CAST, TRY_CAST, AS, FROM, TO, EXTRACT, INTERVAL) must be quoted to be used
+// as column names. Literals: 42 (BIGINT), 0.908 and 1e6 (DOUBLE), 'text' (”
+// is a quote), TRUE, FALSE, NULL, and INTERVAL 'n' MILLISECOND|SECOND|
+// MINUTE|HOUR|DAY, which may only be added to or subtracted from a
+// timestamp or date (dateTime - INTERVAL '4' SECOND). Operators, from
+// loosest to tightest binding:
 //
 //	OR
 //	AND

@@ -507,7 +507,7 @@ func FuzzParseCompile(f *testing.F) {
 		"0.908 * price", "MOD(auction, 123) = 0", "price > 1000 AND channel <> 'apple'",
 		"CASE WHEN HOUR(dateTime) >= 8 THEN 'd' ELSE 'n' END", "REGEXP_EXTRACT(url, '(&|^)c=([^&]*)', 2)",
 		"lower(channel) IN ('a', 'b')", "SPLIT_INDEX(url, '/', 3)", "CAST(price AS VARCHAR) || 'x'",
-		"price BETWEEN 1 AND 2", "extra LIKE '%a_'", "floor(dateTime TO HOUR)", "-(-price)", "'", "((", "\"",
+		"price BETWEEN 1 AND 2", "extra LIKE '%a_'", "dateTime - INTERVAL '4' SECOND", "floor(dateTime TO HOUR)", "-(-price)", "'", "((", "\"",
 	} {
 		f.Add(s)
 	}
