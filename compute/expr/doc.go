@@ -40,8 +40,8 @@
 // quotes" or `backticks` (doubling the quote inside). Keywords (AND, OR,
 // NOT, IS, NULL, TRUE, FALSE, IN, BETWEEN, LIKE, CASE, WHEN, THEN, ELSE, END,
 // CAST, TRY_CAST, AS, FROM, TO, EXTRACT, INTERVAL) must be quoted to be used
-// as column names. Literals: 42 (BIGINT), 0.908 and 1e6 (DOUBLE), 'text' (”
-// is a quote), TRUE, FALSE, NULL, and INTERVAL 'n' MILLISECOND|SECOND|
+// as column names. Literals: 42 (BIGINT), 0.908 and 1e6 (DOUBLE), 'text'
+// (a single quote inside is doubled, as in SQL), TRUE, FALSE, NULL, and INTERVAL 'n' MILLISECOND|SECOND|
 // MINUTE|HOUR|DAY, which may only be added to or subtracted from a
 // timestamp or date (dateTime - INTERVAL '4' SECOND). Operators, from
 // loosest to tightest binding:

@@ -517,7 +517,7 @@ func runeOffset(s string, k int64) int {
 
 // substr follows Flink/Calcite SUBSTRING(s, pos[, len]): positions are
 // 1-based characters, a negative pos counts from the end, and the result is
-// clipped to the string. A negative length gives ”.
+// clipped to the string. A negative length gives the empty string.
 func substr(s string, pos, length int64, hasLen bool) string {
 	lc := int64(utf8.RuneCountInString(s))
 	if pos < 0 {

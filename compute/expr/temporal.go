@@ -59,7 +59,7 @@ type jtok struct {
 }
 
 // parseJavaPattern supports the letters y M d H h m s S a E and quoted
-// literal text ('...' with ” for a quote).
+// literal text (in single quotes, a doubled quote standing for one).
 func parseJavaPattern(p string) ([]jtok, error) {
 	var toks []jtok
 	for i := 0; i < len(p); {
