@@ -39,8 +39,8 @@
 // case-sensitive column names (`dateTime`); quote other names with "double
 // quotes" or `backticks` (doubling the quote inside). Keywords (AND, OR,
 // NOT, IS, NULL, TRUE, FALSE, IN, BETWEEN, LIKE, CASE, WHEN, THEN, ELSE, END,
-// CAST, TRY_CAST, AS, FROM, TO, EXTRACT, INTERVAL) must be quoted to be used
-// as column names. Literals: 42 (BIGINT), 0.908 and 1e6 (DOUBLE), 'text'
+// CAST, TRY_CAST, AS, FROM, TO, EXTRACT, INTERVAL, POSITION) must be quoted
+// to be used as column names. Literals: 42 (BIGINT), 0.908 and 1e6 (DOUBLE), 'text'
 // (a single quote inside is doubled, as in SQL), TRUE, FALSE, NULL, and INTERVAL 'n' MILLISECOND|SECOND|
 // MINUTE|HOUR|DAY, which may only be added to or subtracted from a
 // timestamp or date (dateTime - INTERVAL '4' SECOND). Operators, from
@@ -71,7 +71,8 @@
 //	lower(s) upper(s) length(s) char_length(s) trim(s) ltrim(s) rtrim(s)  (trim removes spaces)
 //	substring(s, pos[, len]) substr(...)   1-based characters; pos < 0 counts from the end
 //	concat(s, ...)  replace(s, from, to)  starts_with(s, p)  ends_with(s, p)
-//	position(sub, s) strpos(s, sub)       1-based character position, 0 when absent
+//	position(sub IN s) position(sub, s)  1-based character position of sub in s, 0 when absent
+//	strpos(s, sub)                        the same with the arguments swapped
 //	regexp_extract(s, 'pattern'[, group]) group 0 (default) is the whole match; NULL without a match
 //	regexp_like(s, 'pattern') regexp(...) RE2 syntax (Go regexp), search anywhere in s
 //	split_index(s, delim, n)              n-th (0-based) field; NULL when out of range or s = '' (Flink)

@@ -186,6 +186,7 @@ func TestFunctions(t *testing.T) {
 		{"ends_with($1, $2)", []any{"hello", "he"}, false},
 		{"position($1, $2)", []any{"l", "héllo"}, int64(3)},
 		{"strpos($1, $2)", []any{"hello", "z"}, int64(0)},
+		{"POSITION($1 IN $2)", []any{"lo", "hello"}, int64(4)},
 		{"coalesce($1, $2, 3)", []any{null(arrow.PrimitiveTypes.Int64), int64(2)}, int64(2)},
 		{"coalesce($1, $2)", []any{null(arrow.BinaryTypes.String), null(arrow.BinaryTypes.String)}, nil},
 		{"coalesce($1, 2.5)", []any{int64(1)}, 1.0},

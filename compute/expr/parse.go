@@ -18,7 +18,7 @@ import (
 
 var sqlLexer = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "Whitespace", Pattern: `\s+`},
-	{Name: "Keyword", Pattern: `(?i)(?:AND|OR|NOT|IS|NULL|TRUE|FALSE|IN|BETWEEN|LIKE|CASE|WHEN|THEN|ELSE|END|CAST|TRY_CAST|AS|FROM|TO|EXTRACT|INTERVAL)\b`},
+	{Name: "Keyword", Pattern: `(?i)(?:AND|OR|NOT|IS|NULL|TRUE|FALSE|IN|BETWEEN|LIKE|CASE|WHEN|THEN|ELSE|END|CAST|TRY_CAST|AS|FROM|TO|EXTRACT|INTERVAL|POSITION)\b`},
 	{Name: "Ident", Pattern: `[A-Za-z_][A-Za-z0-9_$]*`},
 	{Name: "QIdent", Pattern: `"(?:[^"]|"")*"`},
 	{Name: "BIdent", Pattern: "`(?:[^`]|``)*`"},
@@ -125,6 +125,7 @@ type pPrimary struct {
 	Case    *pCase     `parser:"  @@"`
 	Cast    *pCast     `parser:"| @@"`
 	Extract *pExtract  `parser:"| @@"`
+	Posn    *pPosition `parser:"| @@"`
 	Call    *pCall     `parser:"| @@"`
 	Inter   *pInterval `parser:"| @@"`
 	Float   *string    `parser:"| @Float"`
@@ -139,6 +140,12 @@ type pPrimary struct {
 type pInterval struct {
 	Value string `parser:"'INTERVAL' @String"`
 	Unit  string `parser:"@Ident"`
+}
+
+// pPosition is POSITION(sub IN s), or the call form POSITION(sub, s).
+type pPosition struct {
+	Sub *pConcat `parser:"'POSITION' '(' @@"`
+	In  *pConcat `parser:"( 'IN' @@ | ',' @@ ) ')'"`
 }
 
 type pCase struct {
@@ -394,6 +401,8 @@ func (l *lowerer) primary(e *pPrimary) Node {
 			&Literal{P: p(e.Extract.Field.Pos), Kind: LitString, Str: f},
 			l.expr(e.Extract.X),
 		}}
+	case e.Posn != nil:
+		return &Call{P: pos, Name: "position", Args: []Node{l.concat(e.Posn.Sub), l.concat(e.Posn.In)}}
 	case e.Call != nil:
 		c := &Call{P: pos, Name: strings.ToLower(e.Call.Name)}
 		for _, a := range e.Call.Args {
