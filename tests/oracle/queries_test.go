@@ -365,10 +365,14 @@ var queries = []query{
 		//   itemName, description, initialBid, reserve, A.dateTime, expires, seller, category, A.extra
 		// FROM bid AS B INNER JOIN (SELECT * FROM auction WHERE category = 10) AS A
 		// ON B.auction = A.id;
-		// Flink names the second dateTime and extra dateTime0 and extra0.
+		// Flink names the duplicate columns dateTime, extra, dateTime0 and
+		// extra0; q20.yaml names them bid_dateTime, bid_extra,
+		// auction_dateTime and auction_extra, and so does this SQL (names
+		// only: the values are the same).
 		name: "q20",
-		sql: `SELECT auction, bidder, price, channel, url, B.dateTime, B.extra,
-				itemName, description, initialBid, reserve, A.dateTime AS dateTime0, expires, seller, category, A.extra AS extra0
+		sql: `SELECT auction, bidder, price, channel, url, B.dateTime AS bid_dateTime, B.extra AS bid_extra,
+				itemName, description, initialBid, reserve, A.dateTime AS auction_dateTime, expires, seller, category,
+				A.extra AS auction_extra
 			FROM bid AS B INNER JOIN (SELECT * FROM auction WHERE category = 10) AS A ON B.auction = A.id`,
 		minRows: 1000,
 	},
