@@ -179,10 +179,10 @@ func filterByMask(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch
 	case 0:
 		return b.NewSlice(0, 0), nil
 	}
-	return takeRows(mem, b, m.Bytes(), count)
+	return takeRows(ctx, mem, b, m.Bytes(), count)
 }
 
-// FilterArrow is Filter through arrow-go's compute.FilterRecordBatch; kept
+// filterArrow is Filter through arrow-go's compute.FilterRecordBatch, kept
 // for comparison in benchmarks.
 func filterArrow(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, m *memory.Buffer) (arrow.RecordBatch, error) {
 	m.Retain()

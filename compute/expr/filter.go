@@ -15,7 +15,7 @@ import (
 // takeRows copies the rows of b selected by mask (count set bits) into a
 // new batch. Fixed-width, boolean and string/binary columns are gathered
 // here with tight loops; other types go through arrow-go compute.
-func takeRows(mem memory.Allocator, b arrow.RecordBatch, mask []byte, count int) (arrow.RecordBatch, error) {
+func takeRows(ctx context.Context, mem memory.Allocator, b arrow.RecordBatch, mask []byte, count int) (arrow.RecordBatch, error) {
 	n := int(b.NumRows())
 	idx := make([]int32, 0, count)
 	for w := 0; w < len(mask); w++ {
@@ -33,7 +33,7 @@ func takeRows(mem memory.Allocator, b arrow.RecordBatch, mask []byte, count int)
 		}
 	}
 	for _, col := range b.Columns() {
-		c, err := takeArray(mem, col, idx, mask)
+		c, err := takeArray(ctx, mem, col, idx, mask)
 		if err != nil {
 			release()
 			return nil, err
@@ -72,7 +72,7 @@ func typedSlice[T any](buf []byte, off, n int) []T {
 	return s[off : off+n]
 }
 
-func takeArray(mem memory.Allocator, a arrow.Array, idx []int32, mask []byte) (arrow.Array, error) {
+func takeArray(ctx context.Context, mem memory.Allocator, a arrow.Array, idx []int32, mask []byte) (arrow.Array, error) {
 	d := a.Data()
 	k := len(idx)
 	dt := a.DataType()
@@ -145,6 +145,5 @@ func takeArray(mem memory.Allocator, a arrow.Array, idx []int32, mask []byte) (a
 	copy(mb.Bytes(), mask)
 	m := makeArr(arrow.FixedWidthTypes.Boolean, a.Len(), nil, 0, mb)
 	defer m.Release()
-	ctx := compute.WithAllocator(context.Background(), mem)
-	return compute.FilterArray(ctx, a, m, *compute.DefaultFilterOptions())
+	return compute.FilterArray(compute.WithAllocator(ctx, mem), a, m, *compute.DefaultFilterOptions())
 }
