@@ -297,32 +297,24 @@ func getMem(rs *readState, key []byte) (value []byte, ok, done bool) {
 	return nil, false, false
 }
 
-// getTables looks key up in the version's tables, newest first.
+// getTables looks key up in the version's tables, newest first. Tables not
+// opened yet among the candidates are opened in parallel first, so the
+// first read after Open costs about one round of metadata reads whatever
+// the number of tables.
 func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, bool, error) {
 	kg := statestore.KeyGroupOf(key)
-	check := func(f *manifest.FileMeta) (base.Entry, bool, error) {
+	var cands []*manifest.FileMeta
+	covers := func(f *manifest.FileMeta) bool {
 		if !f.Clip.Contains(kg) {
-			return base.Entry{}, false, nil
+			return false
 		}
 		lo, hi := f.Bounds()
-		if bytes.Compare(key, lo) < 0 || bytes.Compare(key, hi) >= 0 {
-			return base.Entry{}, false, nil
-		}
-		r, err := d.tc.get(ctx, f)
-		if err != nil {
-			return base.Entry{}, false, err
-		}
-		return r.GetAt(ctx, key, rs.seq)
+		return bytes.Compare(key, lo) >= 0 && bytes.Compare(key, hi) < 0
 	}
 	v := rs.v.v
 	for _, f := range v.Levels[0] {
-		e, found, err := check(f)
-		if err != nil {
-			return nil, false, err
-		}
-		if found {
-			val, ok := resolve(e, rs.now)
-			return val, ok, nil
+		if covers(f) {
+			cands = append(cands, f)
 		}
 	}
 	for l := 1; l < manifest.NumLevels; l++ {
@@ -337,10 +329,19 @@ func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, 
 				j = h
 			}
 		}
-		if i == len(files) {
-			continue
+		if i < len(files) && covers(files[i]) {
+			cands = append(cands, files[i])
 		}
-		e, found, err := check(files[i])
+	}
+	if err := d.openTables(ctx, cands); err != nil {
+		return nil, false, err
+	}
+	for _, f := range cands {
+		r, err := d.tc.get(ctx, f)
+		if err != nil {
+			return nil, false, err
+		}
+		e, found, err := r.GetAt(ctx, key, rs.seq)
 		if err != nil {
 			return nil, false, err
 		}
@@ -350,6 +351,29 @@ func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, 
 		}
 	}
 	return nil, false, nil
+}
+
+// openTables opens the tables among files that are not open yet, in
+// parallel when there are several.
+func (d *DB) openTables(ctx context.Context, files []*manifest.FileMeta) error {
+	var closed []*manifest.FileMeta
+	for _, f := range files {
+		if !d.tc.isOpen(f.Object) {
+			closed = append(closed, f)
+		}
+	}
+	if len(closed) < 2 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, f := range closed {
+		g.Go(func() error {
+			_, err := d.tc.get(gctx, f)
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 func checkKey(op string, i int, key []byte) error {
@@ -577,7 +601,8 @@ func (d *DB) stallLocked(ctx context.Context) error {
 				frozen++
 			}
 		}
-		if frozen <= d.opts.MaxFrozenMemtables && len(d.mu.current.v.Levels[0]) < d.opts.L0StopWrites {
+		l0ok := d.opts.DisableCompaction || len(d.mu.current.v.Levels[0]) < d.opts.L0StopWrites
+		if frozen <= d.opts.MaxFrozenMemtables && l0ok {
 			return nil
 		}
 		if d.mu.bgErr != nil {

@@ -240,9 +240,9 @@ func (d *DB) publish(c *pendingCheckpoint, v *manifest.Version, seq uint64) {
 	d.mu.ckptBase = d.mu.uploaded
 	d.mu.Unlock()
 	h := statestore.Handle{Backend: Backend, URL: d.handleName(name), Shard: d.shard.Name, Checkpoint: c.id, KeyGroups: d.owned, Data: []byte(name)}
-	if c.p.Resolve(h, nil) {
-		d.m.ckptCompleted.Add(1)
-		d.m.lastCkptBytes.Store(bytesUp)
-		d.m.lastCkptNanos.Store(int64(time.Since(c.started)))
-	}
+	// Metrics first, so a waiter that wakes up sees them.
+	d.m.lastCkptBytes.Store(bytesUp)
+	d.m.lastCkptNanos.Store(int64(time.Since(c.started)))
+	d.m.ckptCompleted.Add(1)
+	c.p.Resolve(h, nil)
 }

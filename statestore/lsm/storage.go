@@ -212,6 +212,14 @@ func (t *tableCache) open(ctx context.Context, f *manifest.FileMeta) (*sstable.R
 	return r, ro, nil
 }
 
+// isOpen reports whether name is open (or being opened).
+func (t *tableCache) isOpen(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.items[name]
+	return ok
+}
+
 // evict forgets a table (after it is deleted).
 func (t *tableCache) evict(name string) {
 	t.mu.Lock()
