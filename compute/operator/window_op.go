@@ -169,6 +169,12 @@ func (c *WindowConfig) validate() error {
 	if c.Process != nil && c.AggregateProcess != nil {
 		err = errors.Join(err, fmt.Errorf("window: Process and AggregateProcess are exclusive"))
 	}
+	if err == nil && c.mode() == modeGeneric {
+		// TODO(window): the generic trigger-driven path (count and global
+		// windows, non-default triggers, evictors, Process) is not built yet.
+		err = fmt.Errorf("window: %s windows with trigger %v, evictor %v, process function %t: not supported yet (supported: tumbling, sliding and session windows with their default trigger, no evictor)",
+			c.Spec.Kind, c.trigger(), c.evictor(), c.Process != nil)
+	}
 	return err
 }
 
