@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tidwall/btree"
@@ -205,7 +206,7 @@ func (s *Service) Register(d Domain, k state.Key, ns []byte, t time.Time) error 
 	if err := s.check("register", d, k); err != nil {
 		return err
 	}
-	s.probe = entry{t: t.UnixNano(), d: d, kg: k.Group, key: k.Bytes, ns: ns}
+	s.probe = entry{t: unixNanos(t), d: d, kg: k.Group, key: k.Bytes, ns: ns}
 	if _, ok := s.byKey.Get(&s.probe); ok {
 		return nil
 	}
@@ -225,7 +226,7 @@ func (s *Service) Delete(d Domain, k state.Key, ns []byte, t time.Time) error {
 	if err := s.check("delete", d, k); err != nil {
 		return err
 	}
-	s.probe = entry{t: t.UnixNano(), d: d, kg: k.Group, key: k.Bytes, ns: ns}
+	s.probe = entry{t: unixNanos(t), d: d, kg: k.Group, key: k.Bytes, ns: ns}
 	e, ok := s.byKey.Get(&s.probe)
 	if !ok {
 		return nil
@@ -284,7 +285,7 @@ type FireFunc func(Timer) error
 // AdvanceWatermark fires, in (time, key, namespace) order, every event-time
 // timer with time <= wm, including timers registered while firing.
 func (s *Service) AdvanceWatermark(ctx context.Context, wm time.Time, fire FireFunc) error {
-	n := wm.UnixNano()
+	n := unixNanos(wm)
 	if !s.hasWM || n > s.watermark {
 		s.watermark, s.hasWM = n, true
 	}
@@ -296,7 +297,7 @@ func (s *Service) AdvanceWatermark(ctx context.Context, wm time.Time, fire FireF
 // firing. The runtime calls it with its clock's time when NextProcessingTime
 // is reached.
 func (s *Service) AdvanceProcessingTime(ctx context.Context, now time.Time, fire FireFunc) error {
-	return s.advance(ctx, ProcessingTime, now.UnixNano(), fire)
+	return s.advance(ctx, ProcessingTime, unixNanos(now), fire)
 }
 
 func (s *Service) advance(ctx context.Context, d Domain, upTo int64, fire FireFunc) error {
@@ -362,4 +363,17 @@ func (s *Service) Metrics() Metrics {
 	m.EventTimers = s.byTime[EventTime].Len()
 	m.ProcessingTimers = s.byTime[ProcessingTime].Len()
 	return m
+}
+
+// unixNanos is t in Unix nanoseconds, clamped to the int64 range, so that
+// compute.MaxWatermark (far beyond year 2262) fires every timer.
+func unixNanos(t time.Time) int64 {
+	const maxSec = math.MaxInt64 / int64(time.Second)
+	switch s := t.Unix(); {
+	case s >= maxSec:
+		return math.MaxInt64
+	case s <= -maxSec:
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"go.uber.org/goleak"
 
+	"github.com/sluicedata/sluice/compute"
 	"github.com/sluicedata/sluice/compute/state"
 	"github.com/sluicedata/sluice/internal/clock"
 	"github.com/sluicedata/sluice/statestore"
@@ -283,5 +284,41 @@ func runTraceFile(t *testing.T, path string) {
 		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestMaxWatermarkFiresEverything checks that the end-of-input watermark,
+// which lies beyond what Unix nanoseconds can hold, fires every event-time
+// timer, even ones set beyond that range.
+func TestMaxWatermarkFiresEverything(t *testing.T) {
+	ctx := context.Background()
+	const k = 16
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	enc, err := state.NewKeyEncoder([]arrow.DataType{arrow.PrimitiveTypes.Int64}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(epoch)
+	e := &traceEnv{t: t, k: k, clk: clk, reg: memstore.NewRegistry(memstore.Options{Clock: clk}), enc: enc, mem: mem}
+	defer func() {
+		for _, s := range e.stores {
+			s.Close()
+		}
+	}()
+	if err := e.open(ctx, nil, statestore.FullKeyGroupRange(k)); err != nil {
+		t.Fatal(err)
+	}
+	for i, when := range []time.Time{at(5), time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC), compute.MaxWatermark} {
+		if err := e.ts.Register(EventTime, e.key(int64(i)), nil, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fired := 0
+	if err := e.ts.AdvanceWatermark(ctx, compute.MaxWatermark, func(Timer) error { fired++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fired != 3 {
+		t.Fatalf("the maximum watermark fired %d of 3 timers", fired)
 	}
 }
