@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -49,6 +51,13 @@ type Dataset struct {
 	Options map[string]any
 	// Rows is the number of rows of each table.
 	Rows map[nexmark.Stream]int64
+	// Disorder is, per table, the largest amount by which a row's dateTime
+	// is behind the latest dateTime of the rows before it in event order
+	// (0 when the stream is in order). A streaming run sees each split in
+	// event order, so a row can be behind its source's watermark (the
+	// latest dateTime minus the bounded out-of-orderness) only if this
+	// exceeds the bound.
+	Disorder map[nexmark.Stream]time.Duration
 }
 
 // Load generates the events with the Sluice generator configured by opts
@@ -60,7 +69,7 @@ func Load(ctx context.Context, dir string, opts map[string]any, mem memory.Alloc
 	if _, ok := opts["stream"]; ok {
 		return nil, fmt.Errorf("oracle: options: stream %v: the dataset holds all three streams, leave it unset", opts["stream"])
 	}
-	ds := &Dataset{Options: maps.Clone(opts), Rows: map[nexmark.Stream]int64{}}
+	ds := &Dataset{Options: maps.Clone(opts), Rows: map[nexmark.Stream]int64{}, Disorder: map[nexmark.Stream]time.Duration{}}
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return nil, fmt.Errorf("oracle: open duckdb: %w", err)
@@ -68,12 +77,12 @@ func Load(ctx context.Context, dir string, opts map[string]any, mem memory.Alloc
 	ds.DB = db
 	for _, s := range Streams {
 		path := filepath.Join(dir, string(s)+".parquet")
-		n, err := writeStream(path, opts, s, mem)
+		n, disorder, err := writeStream(path, opts, s, mem)
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
-		ds.Rows[s] = n
+		ds.Rows[s], ds.Disorder[s] = n, disorder
 		// Replace each timestamp column in place by its UTC wall time.
 		var repl []string
 		for _, c := range timestampColumns[s] {
@@ -103,55 +112,66 @@ func (d *Dataset) Close() error { return d.DB.Close() }
 
 // writeStream writes the rows of stream s among the configured events to a
 // Parquet file at path, a generator batch at a time, and returns the number
-// of rows written.
-func writeStream(path string, opts map[string]any, s nexmark.Stream, mem memory.Allocator) (int64, error) {
-	var n int64
+// of rows written and their dateTime disorder (see Dataset.Disorder).
+func writeStream(path string, opts map[string]any, s nexmark.Stream, mem memory.Allocator) (int64, time.Duration, error) {
+	var n, latest, disorder int64
 	o := maps.Clone(opts)
 	o["stream"] = string(s)
 	cfg, err := nexmark.ParseConfig(o)
 	if err != nil {
-		return 0, fmt.Errorf("oracle: nexmark options %v: %w", o, err)
+		return 0, 0, fmt.Errorf("oracle: nexmark options %v: %w", o, err)
 	}
 	if cfg.Events <= 0 {
-		return 0, fmt.Errorf("oracle: options: events %d: must be positive (the dataset is finite)", cfg.Events)
+		return 0, 0, fmt.Errorf("oracle: options: events %d: must be positive (the dataset is finite)", cfg.Events)
 	}
 	g, err := nexmark.NewGenerator(cfg)
 	if err != nil {
-		return 0, fmt.Errorf("oracle: nexmark generator: %w", err)
+		return 0, 0, fmt.Errorf("oracle: nexmark generator: %w", err)
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return 0, fmt.Errorf("oracle: %w", err)
+		return 0, 0, fmt.Errorf("oracle: %w", err)
 	}
 	// The Parquet writer owns f from here: its Close closes f.
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithAllocator(mem))
 	w, err := pqarrow.NewFileWriter(nexmark.Schema(s), f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
 	if err != nil {
 		f.Close()
-		return 0, fmt.Errorf("oracle: parquet writer for %s: %w", path, err)
+		return 0, 0, fmt.Errorf("oracle: parquet writer for %s: %w", path, err)
 	}
 	for from := int64(0); from < cfg.Events; {
 		b, next := g.Batch(mem, s, from, cfg.Events, 16384)
 		if next <= from {
 			b.Release()
 			w.Close()
-			return 0, fmt.Errorf("oracle: generator made no progress at event %d of %s", from, s)
+			return 0, 0, fmt.Errorf("oracle: generator made no progress at event %d of %s", from, s)
 		}
 		if b.NumRows() > 0 {
+			idx := b.Schema().FieldIndices("dateTime")
+			times, ok := b.Column(idx[0]).(*array.Timestamp)
+			if len(idx) != 1 || !ok {
+				b.Release()
+				w.Close()
+				return 0, 0, fmt.Errorf("oracle: %s batch has no timestamp column dateTime: %v", s, b.Schema())
+			}
+			for _, t := range times.Values() {
+				latest = max(latest, int64(t))
+				disorder = max(disorder, latest-int64(t))
+			}
 			err = w.WriteBuffered(b)
 		}
 		n += b.NumRows()
 		b.Release()
 		if err != nil {
 			w.Close()
-			return 0, fmt.Errorf("oracle: write %s: %w", path, err)
+			return 0, 0, fmt.Errorf("oracle: write %s: %w", path, err)
 		}
 		from = next
 	}
 	if err := w.Close(); err != nil {
-		return 0, fmt.Errorf("oracle: close %s: %w", path, err)
+		return 0, 0, fmt.Errorf("oracle: close %s: %w", path, err)
 	}
-	return n, nil
+	return n, time.Duration(disorder) * time.Millisecond, nil
 }
 
 // Query runs a SQL query on the dataset and returns its column names and
