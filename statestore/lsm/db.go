@@ -20,6 +20,11 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// minMemtable is the arena size a store starts with; arenas grow (doubling
+// on each fill) up to Options.MemtableSize and shrink after checkpoints
+// that found them mostly empty.
+const minMemtable = 256 << 10
+
 // Backend is the Handle.Backend of LSM checkpoints.
 const Backend = "lsm"
 
@@ -189,7 +194,7 @@ func Open(ctx context.Context, opts Options, shard statestore.ShardOptions, from
 	d.tc = &tableCache{st: st, bc: bc, disk: opts.Disk, items: map[string]*tableItem{}}
 	d.seq.Store(max(lastSeq, 1)) // seqnum 0 would mean "no bound" to iterators
 	d.mu.cond = sync.NewCond(&d.mu.Mutex)
-	d.mu.mem, err = memtable.New(memtable.Options{Capacity: opts.MemtableSize})
+	d.mu.mem, err = memtable.New(memtable.Options{Capacity: min(opts.MemtableSize, minMemtable)})
 	if err != nil {
 		return nil, err
 	}
@@ -572,7 +577,9 @@ func (d *DB) rotateLocked(need int64) error {
 		d.mu.queue = append(d.mu.queue, &flushItem{mem: d.mu.mem, seq: d.seq.Load()})
 		d.signal(d.flushCh)
 	}
-	size := max(d.opts.MemtableSize, need+4<<10)
+	// A memtable that filled up is followed by one twice its size, up to
+	// MemtableSize, so small shards keep small arenas.
+	size := max(min(2*d.mu.mem.Capacity(), d.opts.MemtableSize), need+4<<10)
 	m, err := memtable.New(memtable.Options{Capacity: min(size, memtable.MaxCapacity)})
 	if err != nil {
 		return fmt.Errorf("lsm: apply on shard %q: batch of %d bytes: %w", d.shard.Name, need, err)
@@ -647,7 +654,14 @@ func (d *DB) Checkpoint(ctx context.Context, id uint64) (statestore.Pending, err
 	case !d.mu.mem.Empty():
 		d.mu.mem.Freeze()
 		d.mu.queue = append(d.mu.queue, &flushItem{mem: d.mu.mem, seq: seq, ckpts: []*pendingCheckpoint{pc}})
-		m, err := memtable.New(memtable.Options{Capacity: d.opts.MemtableSize})
+		// The next arena is sized by how full this one got.
+		size := d.mu.mem.Capacity()
+		if used := d.mu.mem.Size(); used < size/4 {
+			size = max(size/2, min(d.opts.MemtableSize, minMemtable))
+		} else if used > size/2 {
+			size = min(2*size, d.opts.MemtableSize)
+		}
+		m, err := memtable.New(memtable.Options{Capacity: size})
 		if err != nil {
 			return nil, err
 		}

@@ -33,7 +33,9 @@ type Options struct {
 	// Disk is the local disk tier. Default: none (blocks missing from the
 	// block cache are read from Storage with range GETs).
 	Disk *cache.Disk
-	// MemtableSize is the arena size of one memtable. Default 16 MiB.
+	// MemtableSize is the largest arena of one memtable. A store starts with
+	// a 256 KiB arena (or MemtableSize if smaller) and doubles it each time
+	// one fills up. Default 16 MiB.
 	MemtableSize int64
 	// MaxFrozenMemtables is the number of frozen memtables waiting for
 	// their flush beyond which Apply stalls. Default 4.
