@@ -125,6 +125,18 @@ func (s *subtasks) process(b arrow.RecordBatch) [][]computetest.Row {
 	return emitted
 }
 
+// processDirect hands b to subtask 0 without partitioning (parallelism 1)
+// and releases what it emits: the benchmark path.
+func (s *subtasks) processDirect(b arrow.RecordBatch) {
+	err := s.ops[0].ProcessBatch(context.Background(), 0, b, compute.EmitterFunc(func(_ context.Context, out arrow.RecordBatch) error {
+		out.Release()
+		return nil
+	}))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // takeRows copies the given rows of b into a new batch.
 func takeRows(t testing.TB, mem memory.Allocator, b arrow.RecordBatch, rows []int) arrow.RecordBatch {
 	t.Helper()
