@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicedata/sluice/bench"
+	examples "github.com/sluicedata/sluice/examples/nexmark"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -53,7 +54,7 @@ func newBenchNexmarkCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&queries, "query", "q1", "comma-separated cases: q0, q1, q2, q14, q21, q22, generator, generator-all")
+	f.StringVar(&queries, "query", "q1", "comma-separated cases: "+strings.Join(examples.Queries(), ", ")+", "+bench.GeneratorBids+", "+bench.GeneratorAll)
 	f.Int64Var(&cfg.Events, "events", 10_000_000, "Nexmark events per run")
 	f.IntVar(&cfg.Runs, "runs", 3, "measured runs per case; the median is reported")
 	f.IntVar(&cfg.Warmup, "warmup", 1, "unmeasured warm-up runs per case")
