@@ -67,9 +67,10 @@ type query struct {
 	extra []datasetConfig
 }
 
-// secondsDataset has one event per second of event time, so that a
-// bidder's bids are whole seconds apart and some are exactly 10 s apart
-// (the session-gap boundary: q11 must merge them).
+// secondsDataset has one event per second of event time (100k events over
+// 28 hours), so that times are whole seconds: some of a bidder's bids are
+// exactly 10 s apart (the session-gap boundary, which q11 must merge) and
+// many bids fall exactly on window boundaries (q5, q7).
 var secondsDataset = datasetConfig{name: "seed7_1eps", opts: map[string]any{"events": 100_000, "seed": 7, "first_event_rate": 1}}
 
 const (
@@ -141,8 +142,10 @@ var queries = []query{
 		//       GROUP BY CountBids.starttime, CountBids.endtime) AS MaxBids
 		// ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime
 		//    AND AuctionBids.num >= MaxBids.maxn;
-		// HOP as explained on query.
-		name: "q5",
+		// HOP as explained on query. Also on the 1 event/s dataset, where
+		// bids fall on window boundaries (whole seconds).
+		name:  "q5",
+		extra: []datasetConfig{secondsDataset},
 		sql: `WITH hop AS (
 				SELECT auction, time_bucket(INTERVAL 2 SECOND, dateTime, TIMESTAMP '1970-01-01') - to_seconds(2 * k) AS window_start
 				FROM bid, range(5) AS r(k)),
@@ -166,8 +169,10 @@ var queries = []query{
 		// ON B.price = B1.maxprice
 		// WHERE B.dateTime BETWEEN B1.dateTime - INTERVAL '10' SECOND AND B1.dateTime;
 		// TUMBLE as explained on query. BETWEEN is inclusive at both ends, as
-		// in Flink.
-		name: "q7",
+		// in Flink. Also on the 1 event/s dataset: thousands of windows, and
+		// bids exactly at window ends (which BETWEEN includes).
+		name:  "q7",
+		extra: []datasetConfig{secondsDataset},
 		sql: `WITH B1 AS (
 				SELECT max(price) AS maxprice, ` + tumble10 + ` + INTERVAL 10 SECOND AS window_end
 				FROM bid GROUP BY ` + tumble10 + `)
