@@ -65,9 +65,12 @@ test: proto-check azurite
 test-long: azurite
 	$(GO) test -count=1 -tags long -timeout 60m ./...
 
+# Nexmark: stateless queries on 10M events, stateful ones on 2M (in-memory state).
 bench: build
 	@mkdir -p bench/results
-	$(SLUICE) bench nexmark --query generator,generator-all,q0,q1,q2,q14,q21,q22 --events 10000000 --report bench/results/nexmark.json
+	$(SLUICE) bench nexmark --query generator,generator-all,q0,q1,q2,q14,q21,q22 --events 10000000 --report bench/results/nexmark-stateless.json
+	$(SLUICE) bench nexmark --query q3,q8,q11,q12,q15,q16,q17,q18,q19,q20 --events 2000000 --report bench/results/nexmark-stateful.json
+	$(SLUICE) bench statestore --quick --report bench/results/statestore.json
 
 clean:
 	rm -rf $(BIN) out bench/results

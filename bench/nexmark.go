@@ -137,7 +137,7 @@ func RunNexmark(ctx context.Context, cfg NexmarkConfig, w io.Writer) (*NexmarkRe
 		fmt.Fprintf(w, "events per CPU-second: %.0f\n", md.EventsPerCPUSec)
 	}
 	if cfg.ReportPath != "" {
-		if err := writeJSON(cfg.ReportPath, rep); err != nil {
+		if err := WriteReport(cfg.ReportPath, rep); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(w, "report written to %s\n", cfg.ReportPath)
@@ -240,7 +240,8 @@ func peakRSS() int64 {
 	return ru.Maxrss * 1024 // Linux reports KiB
 }
 
-func writeJSON(path string, v any) error {
+// WriteReport writes a report as indented JSON, creating its folder.
+func WriteReport(path string, v any) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}

@@ -18,7 +18,37 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Run benchmarks",
 	}
-	cmd.AddCommand(newBenchNexmarkCmd())
+	cmd.AddCommand(newBenchNexmarkCmd(), newBenchStatestoreCmd())
+	return cmd
+}
+
+func newBenchStatestoreCmd() *cobra.Command {
+	var (
+		cfg    bench.StatestoreConfig
+		report string
+	)
+	cmd := &cobra.Command{
+		Use:   "statestore",
+		Short: "Compare the LSM state store with Pebble, and measure remote reads, checkpoint cost, recovery and rescale",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := bench.RunStatestore(cmd.Context(), cfg, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			if report != "" {
+				return bench.WriteReport(report, rep)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&cfg.Quick, "quick", false, "small sizes, about a minute")
+	f.StringVar(&cfg.Dir, "dir", "", "folder for the local state (default: a temporary folder)")
+	f.IntVar(&cfg.Keys, "keys", 0, "working set of the put/get comparison (default 1,000,000; quick 200,000)")
+	f.Int64Var(&cfg.StateBytes, "state-bytes", 0, "state size for checkpoint and rescale (default 1 GiB; quick 64 MiB)")
+	f.DurationVar(&cfg.RemoteLatency, "remote-latency", 0, "latency injected per object-store request (default 20ms)")
+	f.StringVar(&report, "report", "", "write a JSON report to this path")
 	return cmd
 }
 
