@@ -16,8 +16,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -61,16 +63,39 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("option %q: %w", "format", err)
 	}
-	if err := os.MkdirAll(cfg.Path, 0o755); err != nil {
-		return nil, fmt.Errorf("option %q: cannot create directory %q: %w", "path", cfg.Path, unwrapPathErr(err))
+	if err := checkWritable(cfg.Path); err != nil {
+		return nil, fmt.Errorf("option %q: %w", "path", err)
 	}
-	probe, err := os.CreateTemp(cfg.Path, ".sluice-probe-*")
-	if err != nil {
-		return nil, fmt.Errorf("option %q: directory %q is not writable: %w", "path", cfg.Path, unwrapPathErr(err))
-	}
-	probe.Close()
-	os.Remove(probe.Name())
 	return &Sink{dir: cfg.Path, format: f}, nil
+}
+
+// checkWritable checks, without creating anything, that dir either is a
+// writable directory or can be created: its nearest existing ancestor must be
+// a writable directory.
+func checkWritable(dir string) error {
+	p := filepath.Clean(dir)
+	for {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && !fi.IsDir():
+			if p == filepath.Clean(dir) {
+				return fmt.Errorf("%q is a file, not a directory", dir)
+			}
+			return fmt.Errorf("cannot create directory %q: %q is a file", dir, p)
+		case err == nil:
+			if err := syscall.Access(p, 2 /* W_OK */); err != nil {
+				return fmt.Errorf("directory %q is not writable: %w", p, err)
+			}
+			return nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("cannot use directory %q: %w", dir, unwrapPathErr(err))
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return fmt.Errorf("cannot create directory %q", dir)
+		}
+		p = parent
+	}
 }
 
 func unwrapPathErr(err error) error {
@@ -91,6 +116,9 @@ func (s *Sink) PartPath(subtask int) string {
 
 // Open implements connectors.Sink.
 func (s *Sink) Open(_ context.Context, sc connectors.SinkContext) (connectors.SinkWriter, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
 	final := s.PartPath(sc.Subtask)
 	tmp := filepath.Join(s.dir, "."+filepath.Base(final)+".inprogress")
 	f, err := os.Create(tmp)
