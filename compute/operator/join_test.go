@@ -573,3 +573,111 @@ func compareJoinRows(t *testing.T, got, want []string) {
 	t.Errorf("got %d rows, want %d: %d missing, %d extra\nmissing (first 5): %q\nextra (first 5): %q",
 		len(got), len(want), len(missing), len(extra), missing[:min(5, len(missing))], extra[:min(5, len(extra))])
 }
+
+func TestPlanJoinErrors(t *testing.T) {
+	op := arrow.NewSchema([]arrow.Field{{Name: "_op", Type: arrow.PrimitiveTypes.Int8}, {Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	d := durationpb.New
+	iv := func(lt, rt string, lo, hi time.Duration) *sluicev1.IntervalJoin {
+		return &sluicev1.IntervalJoin{LeftTime: lt, RightTime: rt, Lower: d(lo), Upper: d(hi)}
+	}
+	tumble := func(size, off time.Duration) *sluicev1.WindowJoin {
+		return &sluicev1.WindowJoin{LeftTime: "t", RightTime: "t", Assigner: &sluicev1.WindowJoin_Tumbling{Tumbling: &sluicev1.TumblingWindow{Size: d(size), Offset: d(off)}}}
+	}
+	slide := func(size, sl time.Duration) *sluicev1.WindowJoin {
+		return &sluicev1.WindowJoin{LeftTime: "t", RightTime: "t", Assigner: &sluicev1.WindowJoin_Sliding{Sliding: &sluicev1.SlidingWindow{Size: d(size), Slide: d(sl)}}}
+	}
+	base := func() *sluicev1.JoinNode {
+		return &sluicev1.JoinNode{LeftKeys: []string{"k"}, RightKeys: []string{"k"}, LeftPrefix: "l_", RightPrefix: "r_"}
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(j *sluicev1.JoinNode)
+		left  *arrow.Schema
+		wants []string
+	}{
+		{"no keys", func(j *sluicev1.JoinNode) { j.LeftKeys, j.RightKeys = nil, nil }, nil, []string{"left_keys: at least one key column is required"}},
+		{"key counts", func(j *sluicev1.JoinNode) { j.RightKeys = []string{"k", "t"} }, nil, []string{"right_keys: 2 key columns, but left_keys has 1"}},
+		{"unknown key", func(j *sluicev1.JoinNode) { j.LeftKeys = []string{"zz"} }, nil, []string{`left_keys[0]: no column "zz" in the left input (columns: k, t, s, n)`}},
+		{"key types", func(j *sluicev1.JoinNode) { j.RightKeys = []string{"s"} }, nil, []string{`right_keys[0]: column "s" has type utf8, but left key "k" has type int64`, "CAST"}},
+		{"name clash", func(j *sluicev1.JoinNode) { j.LeftPrefix, j.RightPrefix = "", "" }, nil, []string{`left column "k" and right column "k" are both named "k"`, "set left_prefix and right_prefix"}},
+		{"updating input", nil, op, []string{"inputs[0]: the left input is an updating stream (it has an _op column)"}},
+		{"interval bounds", func(j *sluicev1.JoinNode) { j.Interval = iv("t", "t", time.Second, -time.Second) }, nil, []string{"interval.lower: 1s is after interval.upper -1s"}},
+		{"interval time missing", func(j *sluicev1.JoinNode) { j.Interval = iv("t", "", 0, time.Second) }, nil, []string{"interval.right_time: the right input's event-time column is required"}},
+		{"interval time type", func(j *sluicev1.JoinNode) { j.Interval = iv("n", "t", 0, time.Second) }, nil, []string{`interval.left_time: column "n" has type int32, want a timestamp`}},
+		{"interval and window", func(j *sluicev1.JoinNode) {
+			j.Interval = iv("t", "t", 0, time.Second)
+			j.Window = tumble(time.Second, 0)
+		}, nil, []string{"set at most one of interval"}},
+		{"window no assigner", func(j *sluicev1.JoinNode) { j.Window = &sluicev1.WindowJoin{LeftTime: "t", RightTime: "t"} }, nil, []string{"window: an assigner is required"}},
+		{"tumbling size", func(j *sluicev1.JoinNode) { j.Window = tumble(0, 0) }, nil, []string{"window.tumbling.size: 0s must be positive"}},
+		{"tumbling offset", func(j *sluicev1.JoinNode) { j.Window = tumble(time.Second, 2*time.Second) }, nil, []string{"window.tumbling.offset: 2s must be in [0, size 1s)"}},
+		{"sliding slide", func(j *sluicev1.JoinNode) { j.Window = slide(time.Second, 0) }, nil, []string{"window.sliding.slide: 0s must be positive"}},
+		{"sliding slide > size", func(j *sluicev1.JoinNode) { j.Window = slide(time.Second, 2*time.Second) }, nil, []string{"window.sliding.slide: 2s is larger than size 1s"}},
+		{"sliding negative size", func(j *sluicev1.JoinNode) { j.Window = slide(-time.Second, time.Second) }, nil, []string{"window.sliding.size: -1s must be positive"}},
+		{"window column clash", func(j *sluicev1.JoinNode) {
+			j.Window = tumble(time.Second, 0)
+			j.LeftPrefix = "window_"
+			j.LeftKeys = []string{"s"}
+			j.RightKeys = []string{"s"}
+		}, nil, []string{`left column "start" is named "window_start", the name of the window column`}},
+		{"condition type", func(j *sluicev1.JoinNode) { j.Condition = "l_n + 1" }, nil, []string{`condition: "l_n + 1" has type int64, want boolean`}},
+		{"condition column", func(j *sluicev1.JoinNode) { j.Condition = "n > 1" }, nil, []string{"condition:", `"n"`}},
+		{"column name", func(j *sluicev1.JoinNode) { j.Columns = []*sluicev1.Column{{Expr: "l_n + 1"}} }, nil, []string{"columns[0].name: a computed column needs a name"}},
+		{"column duplicate", func(j *sluicev1.JoinNode) { j.Columns = []*sluicev1.Column{{Expr: "l_k"}, {Name: "l_k", Expr: "r_k"}} }, nil, []string{`columns[1].name: "l_k" is already the name of columns[0]`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := base()
+			if tc.edit != nil {
+				tc.edit(spec)
+			}
+			left := joinLeftSchema
+			if tc.left != nil {
+				left = tc.left
+			}
+			if tc.name == "window column clash" {
+				left = arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}, {Name: "t", Type: joinTS}, {Name: "start", Type: arrow.PrimitiveTypes.Int64}}, nil)
+			}
+			_, err := operator.PlanJoin(spec, left, joinRightSchema)
+			if err == nil {
+				t.Fatalf("PlanJoin succeeded, want an error containing %q", tc.wants)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanJoinSchemas(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec *sluicev1.JoinNode
+		want string
+	}{
+		{"all columns, prefixed", &sluicev1.JoinNode{LeftKeys: []string{"k"}, RightKeys: []string{"k"}, LeftPrefix: "l_", RightPrefix: "r_"},
+			"l_k:int64 l_t:timestamp[ms, tz=UTC] l_s:utf8 l_n:int32 r_k:int64 r_t:timestamp[ms, tz=UTC] r_f:float64 r_b:bool r_s:utf8"},
+		{"window columns", joinSpec("tumbling"),
+			"l_k:int64 l_t:timestamp[ms, tz=UTC] l_s:utf8 n2:int64 r_t:timestamp[ms, tz=UTC] r_f:float64 r_b:bool r_s:utf8 window_start:timestamp[ms, tz=UTC] window_end:timestamp[ms, tz=UTC]"},
+		{"only the left prefix needed", &sluicev1.JoinNode{LeftKeys: []string{"k"}, RightKeys: []string{"k"}, LeftPrefix: "a.", Columns: []*sluicev1.Column{{Expr: `"a.k"`}, {Name: "x", Expr: "f * 2"}}},
+			"a.k:int64 x:float64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := operator.PlanJoin(tc.spec, joinLeftSchema, joinRightSchema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range p.Schema.Fields() {
+				got = append(got, f.Name+":"+f.Type.String())
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("schema\n got %s\nwant %s", g, tc.want)
+			}
+			if len(p.LeftKeys) != 1 || p.LeftKeys[0] != 0 || len(p.RightKeys) != 1 || p.RightKeys[0] != 0 {
+				t.Errorf("keys %v %v, want [0] [0]", p.LeftKeys, p.RightKeys)
+			}
+		})
+	}
+}
