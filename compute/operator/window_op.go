@@ -169,13 +169,27 @@ func (c *WindowConfig) validate() error {
 	if c.Process != nil && c.AggregateProcess != nil {
 		err = errors.Join(err, fmt.Errorf("window: Process and AggregateProcess are exclusive"))
 	}
-	if err == nil && c.mode() == modeGeneric {
-		// TODO(window): the generic trigger-driven path (count and global
-		// windows, non-default triggers, evictors, Process) is not built yet.
-		err = fmt.Errorf("window: %s windows with trigger %v, evictor %v, process function %t: not supported yet (supported: tumbling, sliding and session windows with their default trigger, no evictor)",
-			c.Spec.Kind, c.trigger(), c.evictor(), c.Process != nil)
+	if c.mode() == modeGeneric {
+		if c.Spec.IsMerging() {
+			// TODO(window): merging windows on the generic path.
+			err = errors.Join(err, fmt.Errorf("window: session windows with trigger %v, evictor %v, process function %t: not supported yet (sessions support only their default trigger, no evictor, aggregates)",
+				c.trigger(), c.evictor(), c.Process != nil))
+		}
+		if c.TimeColumn < 0 && c.Spec.Domain == window.EventTime && usesContinuousEventTime(c.trigger()) {
+			err = errors.Join(err, fmt.Errorf("window: trigger %v: needs a time_column (it aligns its fires on the rows' event time)", c.trigger()))
+		}
 	}
 	return err
+}
+
+func usesContinuousEventTime(t window.Trigger) bool {
+	switch t := t.(type) {
+	case window.ContinuousEventTimeTrigger:
+		return true
+	case window.Purging:
+		return usesContinuousEventTime(t.Inner)
+	}
+	return false
 }
 
 // trigger is the effective trigger.
@@ -316,6 +330,7 @@ type firedTimer struct {
 	key  int // index into fkeys
 	kind byte
 	w    window.Window
+	tn   int64 // the timer's time, Unix nanoseconds (saturated, see msTime)
 }
 
 var _ compute.ProcessingTimeOperator = (*WindowOperator)(nil)
@@ -747,7 +762,7 @@ func (o *WindowOperator) advance(ctx context.Context, d timer.Domain, upTo time.
 				return err
 			}
 			o.fkeys.Append(t.Key)
-			o.fired = append(o.fired, firedTimer{key: o.fkeys.Len() - 1, kind: t.Namespace[0], w: w})
+			o.fired = append(o.fired, firedTimer{key: o.fkeys.Len() - 1, kind: t.Namespace[0], w: w, tn: t.Time.UnixNano()})
 			return nil
 		}
 		var err error
