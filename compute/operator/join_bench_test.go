@@ -14,10 +14,10 @@ import (
 	"github.com/sluicedata/sluice/compute/operator"
 )
 
-// countSink counts and releases what the operator emits.
-type countSink struct{ rows int64 }
+// joinCountSink counts and releases what the operator emits.
+type joinCountSink struct{ rows int64 }
 
-func (s *countSink) Emit(_ context.Context, b arrow.RecordBatch) error {
+func (s *joinCountSink) Emit(_ context.Context, b arrow.RecordBatch) error {
 	s.rows += b.NumRows()
 	b.Release()
 	return nil
@@ -47,7 +47,7 @@ func BenchmarkJoin(b *testing.B) {
 					b.Fatal(err)
 				}
 				rig := newJoinRig(b, mem, p, 1)
-				sink := &countSink{}
+				sink := &joinCountSink{}
 				ctx := context.Background()
 				rng := rand.New(rand.NewPCG(1, 2))
 				const batch = 1024
@@ -74,7 +74,7 @@ func BenchmarkJoin(b *testing.B) {
 								k = rng.Int64N(nextKey)
 							}
 						}
-						rs[j] = &jrow{k: ptr(k), t: ptr(now - rng.Int64N(20)), s: ptr("name"), n: int32(j), f: ptr(0.5), rs: "xx"}
+						rs[j] = &jrow{k: joinPtr(k), t: joinPtr(now - rng.Int64N(20)), s: joinPtr("name"), n: int32(j), f: joinPtr(0.5), rs: "xx"}
 					}
 					bt := joinBatch(mem, side, rs)
 					b.StartTimer()

@@ -74,7 +74,7 @@ type jstep struct {
 	wm   int64 // ms
 }
 
-func ptr[T any](v T) *T { return &v }
+func joinPtr[T any](v T) *T { return &v }
 
 // randomJoinSteps makes batches of both sides with keys in [0, keys), some
 // NULL; times around an advancing clock with disorder up to `disorder` ms,
@@ -101,7 +101,7 @@ func randomJoinSteps(rng *rand.Rand, rows, keys int, disorder, delay int64) []js
 			r := &jrow{id: id, side: side, batch: len(steps), wm: wm}
 			id++
 			if rng.IntN(25) != 0 {
-				r.k = ptr(int64(rng.IntN(keys)))
+				r.k = joinPtr(int64(rng.IntN(keys)))
 			}
 			t := now - rng.Int64N(disorder+1)
 			if rng.IntN(15) == 0 { // far out of order: often late
@@ -110,15 +110,15 @@ func randomJoinSteps(rng *rand.Rand, rows, keys int, disorder, delay int64) []js
 			if side == 0 && rng.IntN(40) == 0 {
 				r.t = nil
 			} else {
-				r.t = ptr(t)
+				r.t = joinPtr(t)
 				maxT = max(maxT, t)
 			}
 			if rng.IntN(5) != 0 {
-				r.s = ptr(fmt.Sprintf("s%d\x00%d", rng.IntN(100), id))
+				r.s = joinPtr(fmt.Sprintf("s%d\x00%d", rng.IntN(100), id))
 			}
 			r.n = int32(rng.IntN(2000) - 1000)
 			if rng.IntN(6) != 0 {
-				r.f = ptr(rng.Float64())
+				r.f = joinPtr(rng.Float64())
 			}
 			r.b = rng.IntN(2) == 0
 			r.rs = strings.Repeat("x", rng.IntN(5)) + fmt.Sprint(id)
