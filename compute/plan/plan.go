@@ -466,7 +466,7 @@ func (b *builder) typeNodes() {
 				b.fail("%s: join: %w", ref, err)
 				continue
 			}
-			phys.Schema, phys.NewOperator = jp.Schema, jp.NewOperator
+			phys.Schema, phys.SideOutputs, phys.NewOperator = jp.Schema, jp.SideOutputs, jp.NewOperator
 			phys.InputKeys = [][]int{jp.LeftKeys, jp.RightKeys}
 		case *sluicev1.Node_Aggregate:
 			ap, err := operator.PlanAggregate(k.Aggregate, in)
