@@ -52,9 +52,9 @@ import (
 // an event-time trigger fire once per batch and window (not once per row).
 //
 // End of input: once the watermark is final (math.MaxInt64), a timer that a
-// trigger registers while firing is moved to the window's MaxTimestamp, so
-// continuous triggers on a global window end with one last fire instead of
-// counting intervals up to the end of time.
+// trigger registers on a global window while firing is moved to the
+// window's MaxTimestamp, so continuous triggers on a global window end with
+// one last fire instead of counting intervals up to the end of time.
 
 type genericScratch struct {
 	buffered  bool          // evictor or Process: rows are kept
@@ -124,7 +124,7 @@ func (c *genTriggerCtx) timer(d timer.Domain, t int64, del bool) {
 	if c.err != nil {
 		return
 	}
-	if !del && c.final && t > c.cur && t < c.w.MaxTimestamp() {
+	if !del && c.final && c.w.End == math.MaxInt64 && t > c.cur && t < c.w.MaxTimestamp() {
 		t = c.w.MaxTimestamp()
 	}
 	ns := c.o.timerNS(tnTrigger, c.w)

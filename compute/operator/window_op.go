@@ -765,11 +765,19 @@ func (o *WindowOperator) advance(ctx context.Context, d timer.Domain, upTo time.
 			o.fired = append(o.fired, firedTimer{key: o.fkeys.Len() - 1, kind: t.Namespace[0], w: w, tn: t.Time.UnixNano()})
 			return nil
 		}
+		// Generic windows fire one timer time per round: a trigger may
+		// register a timer earlier than other due timers (a continuous
+		// trigger's next fire before the window's cleanup), and timers must
+		// fire in time order.
+		roundTo := upTo
+		if o.mode == modeGeneric {
+			roundTo = next
+		}
 		var err error
 		if d == timer.EventTime {
-			err = o.ts.AdvanceWatermark(ctx, upTo, collect)
+			err = o.ts.AdvanceWatermark(ctx, roundTo, collect)
 		} else {
-			err = o.ts.AdvanceProcessingTime(ctx, upTo, collect)
+			err = o.ts.AdvanceProcessingTime(ctx, roundTo, collect)
 		}
 		if err != nil {
 			return err
