@@ -383,12 +383,16 @@ func genCases() []genCase {
 		{"count-tumbling", func(n *sluicev1.WindowNode) { n.Assigner = count(5, 0) },
 			func() *genModel { return &genModel{trig: genTrig{"count", 5, true}} }, false},
 		{"count-sliding", func(n *sluicev1.WindowNode) { n.Assigner = count(6, 2) },
-			func() *genModel { return &genModel{trig: genTrig{"count", 2, false}, evict: genEvict{"count", 6, false}} }, false},
+			func() *genModel {
+				return &genModel{trig: genTrig{"count", 2, false}, evict: genEvict{"count", 6, false}}
+			}, false},
 		{"global-count", func(n *sluicev1.WindowNode) { n.Assigner, n.Trigger = global, countTrig(4, false) },
 			func() *genModel { return &genModel{trig: genTrig{"count", 4, false}} }, false},
 		{"global-count-evict-after", func(n *sluicev1.WindowNode) {
 			n.Assigner, n.Trigger, n.Evictor = global, countTrig(3, false), countEv(2, true)
-		}, func() *genModel { return &genModel{trig: genTrig{"count", 3, false}, evict: genEvict{"count", 2, true}} }, false},
+		}, func() *genModel {
+			return &genModel{trig: genTrig{"count", 3, false}, evict: genEvict{"count", 2, true}}
+		}, false},
 		{"continuous", func(n *sluicev1.WindowNode) { n.Assigner, n.Trigger = tum(100), contTrig(30, false) },
 			func() *genModel {
 				return &genModel{windowsOf: tumblingModel(100), trig: genTrig{"continuous", 30, false}}
