@@ -68,6 +68,7 @@ type genericScratch struct {
 	gExpStarts []int64
 	gExpRows   []int32
 	gRows      []int32
+	gPend      []int32
 	gSlots     []genSlot
 	gSlotIdx   map[genSlotKey]int
 	gFireSlot  []int
@@ -89,6 +90,8 @@ type genSlot struct {
 	loaded  bool // buffered: cur holds all contents (nil: none)
 	rewrite bool // buffered: the stored list is replaced by cur
 	cur     arrow.RecordBatch
+	// pendFrom:pendTo in gPend: rows of the batch to append at the write.
+	pendFrom, pendTo int
 }
 
 type genSlotKey struct {
@@ -276,6 +279,10 @@ func (o *WindowOperator) processGeneric(ctx context.Context, b arrow.RecordBatch
 	if err := o.genRead(ctx); err != nil {
 		return err
 	}
+	// Writes wait until every group ran: a read of a buffered window's rows
+	// applies the backend's pending writes first, so interleaving them would
+	// cost one store Apply per fire.
+	o.gPend = o.gPend[:0]
 	for i := 0; i < ng; i++ {
 		o.gRows = o.gRows[:0]
 		for _, e := range g.Group(i) {
@@ -285,12 +292,18 @@ func (o *WindowOperator) processGeneric(ctx context.Context, b arrow.RecordBatch
 			return err
 		}
 	}
+	for i := 0; i < ng; i++ {
+		s := &o.gSlots[i]
+		if err := o.genWrite(ctx, i, b, o.gPend[s.pendFrom:s.pendTo]); err != nil {
+			return err
+		}
+	}
 	o.genSlotsReset(0)
 	return o.results.flush(ctx, out)
 }
 
 // genElements adds a group's rows (batch row indices, arrival order) to
-// slot i, consulting the trigger, and writes the slot back.
+// slot i, consulting the trigger; the caller writes the slot back.
 func (o *WindowOperator) genElements(ctx context.Context, b arrow.RecordBatch, i int, rows []int32, out compute.Emitter) error {
 	s := &o.gSlots[i]
 	key, ns, w := o.gkeys.At(i), o.gns[i], s.w
@@ -341,7 +354,10 @@ func (o *WindowOperator) genElements(ctx context.Context, b arrow.RecordBatch, i
 			return err
 		}
 	}
-	return o.genWrite(ctx, i, b, rows[pend:])
+	s.pendFrom = len(o.gPend)
+	o.gPend = append(o.gPend, rows[pend:]...)
+	s.pendTo = len(o.gPend)
+	return nil
 }
 
 // genPurge drops slot i's contents.
@@ -504,7 +520,7 @@ func (o *WindowOperator) genFireRows(ctx context.Context, s *genSlot, key state.
 			return err
 		}
 		if len(o.gKeep) != int(view.NumRows()) {
-			nv, err := exchange.Take(ctx, o.mem, view, o.gKeep)
+			nv, err := o.genTake(ctx, view, o.gKeep)
 			if err != nil {
 				return err
 			}
@@ -524,7 +540,7 @@ func (o *WindowOperator) genFireRows(ctx context.Context, s *genSlot, key state.
 			return err
 		}
 		if len(o.gKeep) != int(view.NumRows()) {
-			nv, err := exchange.Take(ctx, o.mem, view, o.gKeep)
+			nv, err := o.genTake(ctx, view, o.gKeep)
 			if err != nil {
 				return err
 			}
@@ -536,6 +552,27 @@ func (o *WindowOperator) genFireRows(ctx context.Context, s *genSlot, key state.
 	view.Retain()
 	s.cur = view
 	return nil
+}
+
+// genTake returns the rows keep (ascending) of b as a new batch: a
+// zero-copy slice when they are contiguous (count evictors keep a suffix),
+// else a copy through the row codec.
+func (o *WindowOperator) genTake(ctx context.Context, b arrow.RecordBatch, keep []int32) (arrow.RecordBatch, error) {
+	if len(keep) == 0 || int(keep[len(keep)-1]-keep[0]) == len(keep)-1 {
+		if len(keep) == 0 {
+			return b.NewSlice(0, 0), nil
+		}
+		return b.NewSlice(int64(keep[0]), int64(keep[len(keep)-1])+1), nil
+	}
+	if o.codec.ipc {
+		return exchange.Take(ctx, o.mem, b, keep)
+	}
+	var err error
+	if o.gArena, err = o.codec.appendChunk(ctx, o.gArena[:0], b, keep, o.mem); err != nil {
+		return nil, err
+	}
+	o.gChunks = append(o.gChunks[:0], o.gArena)
+	return o.codec.decode(o.mem, o.gChunks)
 }
 
 // genApply runs the window function over a fired window's rows.
