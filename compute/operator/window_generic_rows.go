@@ -83,7 +83,7 @@ func (c *rowCodec) appendChunk(ctx context.Context, dst []byte, b arrow.RecordBa
 			dst = append(dst, 0)
 		}
 		switch {
-		case w > 0:
+		case w > 0 && n > 0: // (an empty array may have no value buffer)
 			data := col.Data()
 			buf := data.Buffers()[1].Bytes()
 			off := data.Offset()
@@ -91,6 +91,7 @@ func (c *rowCodec) appendChunk(ctx context.Context, dst []byte, b arrow.RecordBa
 				p := (off + int(r)) * w
 				dst = append(dst, buf[p:p+w]...)
 			}
+		case w > 0:
 		case w == 0:
 			bc := col.(*array.Boolean)
 			at := len(dst)
