@@ -108,14 +108,13 @@ func (v vec) release() {
 // reported as errors (the untaken branch of a CASE, the right side of an AND
 // whose left side is false).
 type evalCtx struct {
-	ctx  context.Context
-	mem  memory.Allocator
-	b    arrow.RecordBatch
-	n    int
-	sel  []byte
-	src  string
-	scr  []byte // scratch for string results
-	args []scalar
+	ctx context.Context
+	mem memory.Allocator
+	b   arrow.RecordBatch
+	n   int
+	sel []byte
+	src string
+	scr []byte // scratch for string results
 
 	// shared nodes (common subexpressions) are evaluated once per batch,
 	// over every row, and their results kept in memo until the end of the
@@ -311,13 +310,6 @@ func newReader(k kind, v vec) reader {
 		panic(fmt.Sprintf("expr: internal error: reader on non-canonical %s", v.arr.DataType()))
 	}
 	return r
-}
-
-func (r *reader) isNull(i int) bool {
-	if r.cst {
-		return r.c.null
-	}
-	return r.valid != nil && bitutil.BitIsNotSet(r.valid, r.voff+i)
 }
 
 func (r *reader) get(i int) scalar {

@@ -50,10 +50,9 @@ type topnOperator struct {
 	sk               []byte
 	skOff            []int32
 
-	arena    []byte
-	stored   [][2]int32 // per group: arena offset and length of its stored value; -1 = none
-	stateErr error
-	foundFn  func(i int, v []byte)
+	arena   []byte
+	stored  [][2]int32 // per group: arena offset and length of its stored value; -1 = none
+	foundFn func(i int, v []byte)
 
 	old, cur []topnEntry
 	encBuf   []byte

@@ -31,9 +31,8 @@ import (
 // strings, decimals...) use format byte 1: an Arrow IPC stream of the rows.
 type rowCodec struct {
 	schema *arrow.Schema
-	ipc    bool   // some column is not supported by the columnar format
-	widths []int  // per column: byte width, 0 bool, -1 string/binary
-	tmp    []byte // scratch
+	ipc    bool  // some column is not supported by the columnar format
+	widths []int // per column: byte width, 0 bool, -1 string/binary
 }
 
 func newRowCodec(s *arrow.Schema) *rowCodec {

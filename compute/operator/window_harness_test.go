@@ -266,18 +266,6 @@ func (r *winRig) watermark(wm time.Time) {
 	}
 }
 
-func (r *winRig) processingTime(now time.Time) {
-	r.t.Helper()
-	for sub, op := range r.ops {
-		pt := op.(compute.ProcessingTimeOperator)
-		if d, ok := pt.NextProcessingTime(); ok && !d.After(now) {
-			if err := pt.OnProcessingTime(context.Background(), now, r.em); err != nil {
-				r.t.Fatalf("step %d subtask %d: processing time: %v", r.step, sub, err)
-			}
-		}
-	}
-}
-
 func (r *winRig) finish() {
 	r.t.Helper()
 	r.watermark(compute.MaxWatermark)

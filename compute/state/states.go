@@ -207,14 +207,13 @@ type AggregatingState struct {
 	add AggregateFunc
 
 	// Scratch: per-row group index, group state keys and accumulators.
-	dd      dedup
-	group   []int32
-	acc     [][]byte
-	has     []bool
-	arena   []byte
-	scratch []byte
-	uniq    KeyBatch
-	uniqNS  [][]byte
+	dd     dedup
+	group  []int32
+	acc    [][]byte
+	has    []bool
+	arena  []byte
+	uniq   KeyBatch
+	uniqNS [][]byte
 }
 
 // Aggregating registers an aggregating state.
