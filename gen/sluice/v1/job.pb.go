@@ -1858,7 +1858,10 @@ type JoinNode struct {
 	// An extra boolean condition over the joined row.
 	Condition string `protobuf:"bytes,7,opt,name=condition,proto3" json:"condition,omitempty"`
 	// The output columns, as expressions over the joined row. Default: all.
-	Columns       []*Column `protobuf:"bytes,8,rep,name=columns,proto3" json:"columns,omitempty"`
+	Columns []*Column `protobuf:"bytes,8,rep,name=columns,proto3" json:"columns,omitempty"`
+	// How long a regular join keeps a row that nothing has read or written
+	// since (Flink's table.exec.state.ttl). Zero: forever.
+	StateTtl      *durationpb.Duration `protobuf:"bytes,9,opt,name=state_ttl,json=stateTtl,proto3" json:"state_ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1945,6 +1948,13 @@ func (x *JoinNode) GetCondition() string {
 func (x *JoinNode) GetColumns() []*Column {
 	if x != nil {
 		return x.Columns
+	}
+	return nil
+}
+
+func (x *JoinNode) GetStateTtl() *durationpb.Duration {
+	if x != nil {
+		return x.StateTtl
 	}
 	return nil
 }
@@ -2127,7 +2137,10 @@ type AggregateNode struct {
 	// Group-by key columns; the input is hash-partitioned by them.
 	Keys []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
 	// The aggregates. At least one.
-	Aggregates    []*Aggregate `protobuf:"bytes,2,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
+	Aggregates []*Aggregate `protobuf:"bytes,2,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
+	// How long a key's aggregates are kept after its last update. Zero:
+	// forever.
+	StateTtl      *durationpb.Duration `protobuf:"bytes,3,opt,name=state_ttl,json=stateTtl,proto3" json:"state_ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2176,6 +2189,13 @@ func (x *AggregateNode) GetAggregates() []*Aggregate {
 	return nil
 }
 
+func (x *AggregateNode) GetStateTtl() *durationpb.Duration {
+	if x != nil {
+		return x.StateTtl
+	}
+	return nil
+}
+
 // TopNNode keeps the first limit rows per partition in the given order
 // (Flink's ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) <= limit).
 // limit 1 deduplicates. Its output is an updating stream.
@@ -2188,7 +2208,10 @@ type TopNNode struct {
 	// How many rows to keep per partition. At least 1.
 	Limit int64 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	// When set, an output column of this name holds the row's rank (1-based).
-	RowNumber     string `protobuf:"bytes,4,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
+	RowNumber string `protobuf:"bytes,4,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
+	// How long a partition's rows are kept after its last update. Zero:
+	// forever.
+	StateTtl      *durationpb.Duration `protobuf:"bytes,5,opt,name=state_ttl,json=stateTtl,proto3" json:"state_ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2249,6 +2272,13 @@ func (x *TopNNode) GetRowNumber() string {
 		return x.RowNumber
 	}
 	return ""
+}
+
+func (x *TopNNode) GetStateTtl() *durationpb.Duration {
+	if x != nil {
+		return x.StateTtl
+	}
+	return nil
 }
 
 // SortKey is one ordering column.
@@ -2421,7 +2451,7 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\tAggregate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x12\n" +
-	"\x04expr\x18\x03 \x01(\tR\x04expr\"\xb9\x02\n" +
+	"\x04expr\x18\x03 \x01(\tR\x04expr\"\xf1\x02\n" +
 	"\bJoinNode\x12\x1b\n" +
 	"\tleft_keys\x18\x01 \x03(\tR\bleftKeys\x12\x1d\n" +
 	"\n" +
@@ -2432,7 +2462,8 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\binterval\x18\x05 \x01(\v2\x17.sluice.v1.IntervalJoinR\binterval\x12-\n" +
 	"\x06window\x18\x06 \x01(\v2\x15.sluice.v1.WindowJoinR\x06window\x12\x1c\n" +
 	"\tcondition\x18\a \x01(\tR\tcondition\x12+\n" +
-	"\acolumns\x18\b \x03(\v2\x11.sluice.v1.ColumnR\acolumns\"\xac\x01\n" +
+	"\acolumns\x18\b \x03(\v2\x11.sluice.v1.ColumnR\acolumns\x126\n" +
+	"\tstate_ttl\x18\t \x01(\v2\x19.google.protobuf.DurationR\bstateTtl\"\xac\x01\n" +
 	"\fIntervalJoin\x12\x1b\n" +
 	"\tleft_time\x18\x01 \x01(\tR\bleftTime\x12\x1d\n" +
 	"\n" +
@@ -2447,18 +2478,20 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\btumbling\x18\x03 \x01(\v2\x19.sluice.v1.TumblingWindowH\x00R\btumbling\x124\n" +
 	"\asliding\x18\x04 \x01(\v2\x18.sluice.v1.SlidingWindowH\x00R\aslidingB\n" +
 	"\n" +
-	"\bassigner\"Y\n" +
+	"\bassigner\"\x91\x01\n" +
 	"\rAggregateNode\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x124\n" +
 	"\n" +
 	"aggregates\x18\x02 \x03(\v2\x14.sluice.v1.AggregateR\n" +
-	"aggregates\"\x91\x01\n" +
+	"aggregates\x126\n" +
+	"\tstate_ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bstateTtl\"\xc9\x01\n" +
 	"\bTopNNode\x12!\n" +
 	"\fpartition_by\x18\x01 \x03(\tR\vpartitionBy\x12-\n" +
 	"\border_by\x18\x02 \x03(\v2\x12.sluice.v1.SortKeyR\aorderBy\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\x03R\x05limit\x12\x1d\n" +
 	"\n" +
-	"row_number\x18\x04 \x01(\tR\trowNumber\"A\n" +
+	"row_number\x18\x04 \x01(\tR\trowNumber\x126\n" +
+	"\tstate_ttl\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bstateTtl\"A\n" +
 	"\aSortKey\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x12\x1e\n" +
 	"\n" +
@@ -2560,17 +2593,20 @@ var file_sluice_v1_job_proto_depIdxs = []int32{
 	27, // 42: sluice.v1.JoinNode.interval:type_name -> sluice.v1.IntervalJoin
 	28, // 43: sluice.v1.JoinNode.window:type_name -> sluice.v1.WindowJoin
 	7,  // 44: sluice.v1.JoinNode.columns:type_name -> sluice.v1.Column
-	32, // 45: sluice.v1.IntervalJoin.lower:type_name -> google.protobuf.Duration
-	32, // 46: sluice.v1.IntervalJoin.upper:type_name -> google.protobuf.Duration
-	12, // 47: sluice.v1.WindowJoin.tumbling:type_name -> sluice.v1.TumblingWindow
-	13, // 48: sluice.v1.WindowJoin.sliding:type_name -> sluice.v1.SlidingWindow
-	25, // 49: sluice.v1.AggregateNode.aggregates:type_name -> sluice.v1.Aggregate
-	31, // 50: sluice.v1.TopNNode.order_by:type_name -> sluice.v1.SortKey
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	32, // 45: sluice.v1.JoinNode.state_ttl:type_name -> google.protobuf.Duration
+	32, // 46: sluice.v1.IntervalJoin.lower:type_name -> google.protobuf.Duration
+	32, // 47: sluice.v1.IntervalJoin.upper:type_name -> google.protobuf.Duration
+	12, // 48: sluice.v1.WindowJoin.tumbling:type_name -> sluice.v1.TumblingWindow
+	13, // 49: sluice.v1.WindowJoin.sliding:type_name -> sluice.v1.SlidingWindow
+	25, // 50: sluice.v1.AggregateNode.aggregates:type_name -> sluice.v1.Aggregate
+	32, // 51: sluice.v1.AggregateNode.state_ttl:type_name -> google.protobuf.Duration
+	31, // 52: sluice.v1.TopNNode.order_by:type_name -> sluice.v1.SortKey
+	32, // 53: sluice.v1.TopNNode.state_ttl:type_name -> google.protobuf.Duration
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_job_proto_init() }
