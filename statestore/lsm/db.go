@@ -530,16 +530,26 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 
 	seq := d.seq.Load()
 	var puts, dels, ranges, written int64
-	for op := range b.All() {
+	w, err := mem.BeginWrite() // one lock for the whole batch
+	if err != nil {
+		// Only this goroutine (holding writeMu) freezes the memtable.
+		panic(fmt.Sprintf("lsm: apply on shard %q: %v", d.shard.Name, err))
+	}
+	r := b.Reader()
+	for {
+		op, ok := r.Next()
+		if !ok {
+			break
+		}
 		seq++
 		var err error
 		switch op.Kind {
 		case statestore.OpPut:
-			err = mem.Set(op.Key, seq, op.Value, base.Expiry(op.Expiry))
+			err = w.Set(op.Key, seq, op.Value, base.Expiry(op.Expiry))
 			puts++
 			written += int64(len(op.Key) + len(op.Value))
 		case statestore.OpDelete:
-			err = mem.Delete(op.Key, seq)
+			err = w.Delete(op.Key, seq)
 			dels++
 			written += int64(len(op.Key))
 		case statestore.OpDeleteRange:
@@ -551,16 +561,18 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 				end = d.ownHi
 			}
 			if bytes.Compare(start, end) < 0 {
-				err = mem.DeleteRange(start, end, seq)
+				err = w.DeleteRange(start, end, seq)
 			}
 			ranges++
 			written += int64(len(op.Key) + len(op.End))
 		}
 		if err != nil {
+			w.Done()
 			// The room was reserved above, so this is a bug.
 			panic(fmt.Sprintf("lsm: apply on shard %q: memtable rejected op at seq %d: %v", d.shard.Name, seq, err))
 		}
 	}
+	w.Done()
 	d.seq.Store(seq)
 	d.m.batches.Add(1)
 	d.m.puts.Add(puts)

@@ -92,7 +92,7 @@ func (it *Iter) settleBackward() bool {
 		if it.visible() {
 			return true
 		}
-		it.node = it.m.points.seekLT(it.key)
+		it.node = it.m.points.seekLT(keyOf(it.key))
 	}
 	return false
 }
@@ -102,7 +102,8 @@ func (it *Iter) SeekGE(ukey []byte) bool {
 	if it.opts.Lower != nil && bytes.Compare(ukey, it.opts.Lower) < 0 {
 		ukey = it.opts.Lower
 	}
-	it.node = it.m.points.seekGE(base.MakeInternalKey(ukey, base.SeqNumMax, base.KindMax))
+	sk := makeSearchKey(ukey, base.MakeTrailer(base.SeqNumMax, base.KindMax))
+	it.node = it.m.points.seekGE(&sk)
 	return it.settleForward()
 }
 
@@ -148,6 +149,11 @@ func (it *Iter) Prev() bool {
 	if it.node == 0 {
 		return false
 	}
-	it.node = it.m.points.seekLT(it.key)
+	it.node = it.m.points.seekLT(keyOf(it.key))
 	return it.settleBackward()
+}
+
+func keyOf(k base.InternalKey) *searchKey {
+	sk := makeSearchKey(k.UserKey, k.Trailer)
+	return &sk
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ type Memtable struct {
 	mu struct {
 		sync.Mutex // serializes writers
 		rng        *rand.Rand
+		w          Writer // the one writer session, while the lock is held
 	}
 	frozen       atomic.Bool
 	numEntries   atomic.Int64
@@ -84,23 +86,58 @@ func New(opts Options) (*Memtable, error) {
 		return nil, fmt.Errorf("memtable: Options.Capacity %d: too small for the skiplist heads", opts.Capacity)
 	}
 	m.mu.rng = rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+	m.mu.w.m = m
 	return m, nil
 }
 
+// randomHeightLocked draws a height with P(h > l) = 4^-l from one random
+// word: each level costs two zero bits.
 func (m *Memtable) randomHeightLocked() int {
-	h := 1
-	for h < maxHeight && m.mu.rng.Uint32()%pBranch == 0 {
-		h++
-	}
-	return h
+	h := 1 + bits.TrailingZeros64(m.mu.rng.Uint64())/bitsPerLevel
+	return min(h, maxHeight)
 }
 
-// Add inserts an entry. kind is KindSet (expiry may be set; the entry is
-// stored as KindSetWithExpiry then), KindSetWithExpiry, KindDelete, or
-// KindRangeDelete (value is the exclusive end key). User keys must be at
-// least two bytes (the key group). The key and value are copied. Add is
-// safe for concurrent use; concurrent writers are serialized.
-func (m *Memtable) Add(ukey []byte, seq uint64, kind base.Kind, value []byte, expiry base.Expiry) error {
+// Writer adds entries to a memtable while holding its write lock, so a
+// batch of entries costs one lock acquisition. Within one session, entries
+// added in ascending internal-key order reuse the previous entry's search
+// path (a splice) and cost O(1) comparisons for keys that are close in the
+// list. Obtain one with BeginWrite and end it with Done; it must not be used
+// after Done. A Writer belongs to one goroutine.
+type Writer struct {
+	m                 *Memtable
+	points, rangeDels splice
+	entries, dels     int64
+}
+
+// BeginWrite starts a writer session: it takes the write lock, which Done
+// releases. It fails with ErrFrozen (and holds no lock) after Freeze.
+func (m *Memtable) BeginWrite() (*Writer, error) {
+	m.mu.Lock()
+	if m.frozen.Load() {
+		m.mu.Unlock()
+		return nil, ErrFrozen
+	}
+	w := &m.mu.w
+	w.points.valid, w.rangeDels.valid = false, false
+	w.entries, w.dels = 0, 0
+	return w, nil
+}
+
+// Done publishes the session's entry counts and releases the write lock.
+func (w *Writer) Done() {
+	m := w.m
+	if w.entries != 0 {
+		m.numEntries.Add(w.entries)
+	}
+	if w.dels != 0 {
+		m.numRangeDels.Add(w.dels)
+	}
+	m.mu.Unlock()
+}
+
+// Add inserts an entry; see Memtable.Add. On error nothing was added and
+// the session stays usable.
+func (w *Writer) Add(ukey []byte, seq uint64, kind base.Kind, value []byte, expiry base.Expiry) error {
 	k, err := base.NormalizeKind(kind, expiry)
 	if err != nil {
 		return fmt.Errorf("memtable: key %q: %w", ukey, err)
@@ -111,37 +148,62 @@ func (m *Memtable) Add(ukey []byte, seq uint64, kind base.Kind, value []byte, ex
 	if seq > base.SeqNumMax {
 		return fmt.Errorf("memtable: key %q: seqnum %d exceeds 56 bits", ukey, seq)
 	}
-	list := m.points
+	m := w.m
+	list, sp := m.points, &w.points
 	if k == base.KindRangeDelete {
 		if len(value) < base.KeyGroupLen || bytes.Compare(ukey, value) >= 0 {
 			return fmt.Errorf("memtable: range deletion [%q, %q): end must be a key above start", ukey, value)
 		}
-		list = m.rangeDels
+		list, sp = m.rangeDels, &w.rangeDels
 	}
-	ik := base.MakeInternalKey(ukey, seq, k)
 	vlen := base.ValueSize(k, expiry, value)
 	if uint64(vlen)+uint64(len(ukey)) > MaxCapacity {
 		return ErrArenaFull
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.frozen.Load() {
-		return ErrFrozen
-	}
-	switch list.insert(ik, vlen, m.randomHeightLocked(), func(dst []byte) {
-		base.AppendValue(dst[:0], k, expiry, value)
-	}) {
+	sk := makeSearchKey(ukey, base.MakeTrailer(seq, k))
+	switch list.insert(&sk, m.randomHeightLocked(), sp, k, expiry, value, vlen) {
 	case duplicate:
-		return fmt.Errorf("%w: %s", ErrDuplicate, ik)
+		return fmt.Errorf("%w: %s", ErrDuplicate, base.MakeInternalKey(ukey, seq, k))
 	case full:
 		return ErrArenaFull
 	}
 	if k == base.KindRangeDelete {
-		m.numRangeDels.Add(1)
+		w.dels++
 	} else {
-		m.numEntries.Add(1)
+		w.entries++
 	}
 	return nil
+}
+
+// Set adds a value; expiry may be base.NoExpiry.
+func (w *Writer) Set(ukey []byte, seq uint64, value []byte, expiry base.Expiry) error {
+	return w.Add(ukey, seq, base.KindSet, value, expiry)
+}
+
+// Delete adds a point tombstone.
+func (w *Writer) Delete(ukey []byte, seq uint64) error {
+	return w.Add(ukey, seq, base.KindDelete, nil, base.NoExpiry)
+}
+
+// DeleteRange deletes user keys in [start, end) older than seq.
+func (w *Writer) DeleteRange(start, end []byte, seq uint64) error {
+	return w.Add(start, seq, base.KindRangeDelete, end, base.NoExpiry)
+}
+
+// Add inserts an entry. kind is KindSet (expiry may be set; the entry is
+// stored as KindSetWithExpiry then), KindSetWithExpiry, KindDelete, or
+// KindRangeDelete (value is the exclusive end key). User keys must be at
+// least two bytes (the key group). The key and value are copied. Add is
+// safe for concurrent use; concurrent writers are serialized. To add many
+// entries, a Writer (BeginWrite) takes the lock once.
+func (m *Memtable) Add(ukey []byte, seq uint64, kind base.Kind, value []byte, expiry base.Expiry) error {
+	w, err := m.BeginWrite()
+	if err != nil {
+		return err
+	}
+	err = w.Add(ukey, seq, kind, value, expiry)
+	w.Done()
+	return err
 }
 
 // Set adds a value; expiry may be base.NoExpiry.
@@ -192,9 +254,10 @@ func (m *Memtable) Empty() bool { return m.Len() == 0 && m.NumRangeDels() == 0 }
 // memtable. Range deletions are checked by a scan of those that start at or
 // before ukey, which is cheap while they are few, as in stream state.
 func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
-	if n := m.points.seekGE(base.MakeInternalKey(ukey, readSeq, base.KindMax)); n != 0 {
+	sk := makeSearchKey(ukey, base.MakeTrailer(readSeq, base.KindMax))
+	if n := m.points.seekGE(&sk); n != 0 && m.arena.cmpUser(n, &sk) == 0 {
 		k := m.arena.key(n)
-		if bytes.Equal(k.UserKey, ukey) {
+		{
 			v, exp, _ := base.DecodeValue(k.Kind(), m.arena.value(n))
 			e, ok = base.Entry{Kind: k.Kind(), SeqNum: k.SeqNum(), Value: v, Expiry: exp}, true
 		}

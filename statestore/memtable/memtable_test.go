@@ -72,40 +72,81 @@ func (m *model) visible(o IterOptions) []entry {
 
 func randKey(rng *rand.Rand) []byte {
 	k := []byte{0, byte(rng.IntN(4))}
-	if n := rng.IntN(50); n > 0 {
+	switch n := rng.IntN(50); {
+	case n == 0:
+	case n < 10:
+		// Long keys sharing their first 8 bytes: comparisons past the
+		// node's key prefix.
+		k = append(k, fmt.Sprintf("long-k%02d", n)...)
+	default:
 		k = append(k, fmt.Sprintf("k%02d", n)...)
 	}
 	return k
 }
 
-// fill adds n random operations to mt and the model.
+type fillOp struct {
+	kind   base.Kind
+	uk     []byte
+	seq    uint64
+	value  []byte
+	expiry base.Expiry
+}
+
+// fill adds n random operations to mt and the model: one at a time or in
+// Writer sessions, in random or ascending internal-key order.
 func fill(t testing.TB, rng *rand.Rand, mt *Memtable, n int) *model {
 	m := &model{}
 	seqs := rng.Perm(n)
+	var ops []fillOp
 	for i := 0; i < n; i++ {
 		seq := uint64(seqs[i] + 1)
 		uk := randKey(rng)
-		var err error
 		switch r := rng.IntN(20); {
 		case r == 0:
 			end := randKey(rng)
 			if bytes.Compare(uk, end) >= 0 {
 				continue
 			}
-			err = mt.DeleteRange(uk, end, seq)
+			ops = append(ops, fillOp{kind: base.KindRangeDelete, uk: uk, seq: seq, value: end})
 			m.dels = append(m.dels, base.RangeDel{Start: uk, End: end, SeqNum: seq})
 		case r < 5:
-			err = mt.Delete(uk, seq)
+			ops = append(ops, fillOp{kind: base.KindDelete, uk: uk, seq: seq})
 			m.points = append(m.points, entry{key: base.MakeInternalKey(uk, seq, base.KindDelete)})
 		case r < 9:
 			exp := base.Expiry(rng.Int64N(1<<50) + 1)
 			v := []byte(fmt.Sprintf("v%d", seq))
-			err = mt.Set(uk, seq, v, exp)
+			ops = append(ops, fillOp{kind: base.KindSet, uk: uk, seq: seq, value: v, expiry: exp})
 			m.points = append(m.points, entry{key: base.MakeInternalKey(uk, seq, base.KindSetWithExpiry), value: v, expiry: exp})
 		default:
 			v := bytes.Repeat([]byte{byte('a' + seq%26)}, rng.IntN(100))
-			err = mt.Set(uk, seq, v, base.NoExpiry)
+			ops = append(ops, fillOp{kind: base.KindSet, uk: uk, seq: seq, value: v})
 			m.points = append(m.points, entry{key: base.MakeInternalKey(uk, seq, base.KindSet), value: v})
+		}
+	}
+	for len(ops) > 0 {
+		var err error
+		if rng.IntN(3) == 0 {
+			o := ops[0]
+			err = mt.Add(o.uk, o.seq, o.kind, o.value, o.expiry)
+			ops = ops[1:]
+		} else {
+			sess := ops[:min(len(ops), 1+rng.IntN(200))]
+			ops = ops[len(sess):]
+			if rng.IntN(2) == 0 {
+				slices.SortFunc(sess, func(a, b fillOp) int {
+					return base.Compare(base.MakeInternalKey(a.uk, a.seq, a.kind), base.MakeInternalKey(b.uk, b.seq, b.kind))
+				})
+			}
+			w, berr := mt.BeginWrite()
+			if berr != nil {
+				t.Fatal(berr)
+			}
+			for _, o := range sess {
+				if err = w.Add(o.uk, o.seq, o.kind, o.value, o.expiry); err != nil {
+					break
+				}
+			}
+			w.Done()
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -13,25 +13,35 @@ import (
 //
 //	0   keyLen   uint32
 //	4   valLen   uint32  (stored value: expiry prefix + user value)
-//	8   trailer  uint64  (little-endian)
-//	16  height   uint32
-//	20  tower    [height]uint32 — next-node offsets, accessed atomically
+//	8   trailer  uint64
+//	16  prefix   uint64  (the first 8 user-key bytes, big-endian, zero-padded)
+//	24  height   uint32
+//	28  tower    [height]uint32 — next-node offsets, accessed atomically
 //	..  key bytes, then value bytes
+//
+// The prefix decides most comparisons from the node header alone, so a
+// search touches one cache line per node it passes instead of two (header
+// and key bytes). Header fields are in native byte order: the arena never
+// leaves the process.
 //
 // Offset 0 is the nil node; the arena never hands it out.
 const (
 	maxHeight      = 20
-	nodeHeaderSize = 20
-	pBranch        = 4 // a node reaches level l+1 with probability 1/pBranch
+	nodeHeaderSize = 28
+	// A node reaches level l+1 with probability 1/4 (two random bits per
+	// level, see randomHeight).
+	bitsPerLevel = 2
 )
 
 type arena struct {
-	buf []byte
-	n   atomic.Uint32 // bytes used; written only by the (single) writer
+	buf  []byte
+	base unsafe.Pointer // &buf[0]
+	n    atomic.Uint32  // bytes used; written only by the (single) writer
 }
 
 func newArena(capacity uint32) *arena {
 	a := &arena{buf: make([]byte, capacity)}
+	a.base = unsafe.Pointer(&a.buf[0])
 	a.n.Store(8) // reserve offset 0 as nil
 	return a
 }
@@ -48,9 +58,22 @@ func (a *arena) alloc(size uint32) (uint32, bool) {
 	return off, true
 }
 
-func (a *arena) u32(off uint32) *uint32 {
-	return (*uint32)(unsafe.Pointer(&a.buf[off]))
-}
+// The accessors below read node fields with unchecked loads: node offsets
+// come only from alloc, so every field of a linked node lies in the arena.
+
+func (a *arena) ptr(off uint32) unsafe.Pointer { return unsafe.Add(a.base, off) }
+
+func (a *arena) u32(off uint32) *uint32 { return (*uint32)(a.ptr(off)) }
+
+func (a *arena) keyLen(node uint32) uint32 { return *a.u32(node) }
+
+func (a *arena) valLen(node uint32) uint32 { return *a.u32(node + 4) }
+
+func (a *arena) trailer(node uint32) uint64 { return *(*uint64)(a.ptr(node + 8)) }
+
+func (a *arena) prefix(node uint32) uint64 { return *(*uint64)(a.ptr(node + 16)) }
+
+func (a *arena) height(node uint32) uint32 { return *a.u32(node + 24) }
 
 func (a *arena) next(node uint32, level int) uint32 {
 	return atomic.LoadUint32(a.u32(node + nodeHeaderSize + 4*uint32(level)))
@@ -60,22 +83,75 @@ func (a *arena) setNext(node uint32, level int, to uint32) {
 	atomic.StoreUint32(a.u32(node+nodeHeaderSize+4*uint32(level)), to)
 }
 
-func (a *arena) height(node uint32) uint32 { return binary.LittleEndian.Uint32(a.buf[node+16:]) }
+func (a *arena) userKey(node uint32) []byte {
+	kl := a.keyLen(node)
+	ks := node + nodeHeaderSize + 4*a.height(node)
+	return unsafe.Slice((*byte)(a.ptr(ks)), kl)[:kl:kl]
+}
 
 func (a *arena) key(node uint32) base.InternalKey {
-	kl := binary.LittleEndian.Uint32(a.buf[node:])
-	ks := node + nodeHeaderSize + 4*a.height(node)
-	return base.InternalKey{
-		UserKey: a.buf[ks : ks+kl : ks+kl],
-		Trailer: binary.LittleEndian.Uint64(a.buf[node+8:]),
-	}
+	return base.InternalKey{UserKey: a.userKey(node), Trailer: a.trailer(node)}
 }
 
 func (a *arena) value(node uint32) []byte {
-	kl := binary.LittleEndian.Uint32(a.buf[node:])
-	vl := binary.LittleEndian.Uint32(a.buf[node+4:])
+	kl, vl := a.keyLen(node), a.valLen(node)
 	vs := node + nodeHeaderSize + 4*a.height(node) + kl
-	return a.buf[vs : vs+vl : vs+vl]
+	return unsafe.Slice((*byte)(a.ptr(vs)), vl)[:vl:vl]
+}
+
+// keyPrefix returns the first 8 bytes of ukey as a big-endian integer,
+// zero-padded. prefix(a) < prefix(b) implies a < b in byte order, and a > b
+// likewise; equal prefixes say nothing.
+func keyPrefix(ukey []byte) uint64 {
+	if len(ukey) >= 8 {
+		return binary.BigEndian.Uint64(ukey)
+	}
+	var b [8]byte
+	copy(b[:], ukey)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// searchKey is an internal key with its prefix computed once per search.
+type searchKey struct {
+	ukey    []byte
+	prefix  uint64
+	trailer uint64
+}
+
+func makeSearchKey(ukey []byte, trailer uint64) searchKey {
+	return searchKey{ukey: ukey, prefix: keyPrefix(ukey), trailer: trailer}
+}
+
+// cmp orders node against k in internal-key order: user key ascending,
+// trailer descending. It reads the key bytes only on a prefix tie.
+func (a *arena) cmp(node uint32, k *searchKey) int {
+	if p := a.prefix(node); p != k.prefix {
+		if p < k.prefix {
+			return -1
+		}
+		return 1
+	}
+	if c := bytes.Compare(a.userKey(node), k.ukey); c != 0 {
+		return c
+	}
+	switch t := a.trailer(node); {
+	case t > k.trailer:
+		return -1
+	case t < k.trailer:
+		return 1
+	}
+	return 0
+}
+
+// cmpUser orders node's user key against k's, ignoring trailers.
+func (a *arena) cmpUser(node uint32, k *searchKey) int {
+	if p := a.prefix(node); p != k.prefix {
+		if p < k.prefix {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(a.userKey(node), k.ukey)
 }
 
 // skiplist is an insert-only skiplist of internal keys in an arena. One
@@ -90,7 +166,7 @@ type skiplist struct {
 }
 
 func newSkiplist(a *arena) (*skiplist, bool) {
-	head, ok := allocNode(a, base.InternalKey{}, 0, maxHeight, nil)
+	head, ok := allocNode(a, nil, 0, 0, maxHeight)
 	if !ok {
 		return nil, false
 	}
@@ -103,10 +179,10 @@ func nodeSize(keyLen, valLen, height int) uint64 {
 	return uint64(nodeHeaderSize+4*height) + uint64(keyLen) + uint64(valLen)
 }
 
-// allocNode allocates and fills a node, with nil links. storeValue writes
-// the value bytes into dst (exactly valLen bytes).
-func allocNode(a *arena, k base.InternalKey, valLen int, height int, storeValue func(dst []byte)) (uint32, bool) {
-	size := nodeSize(len(k.UserKey), valLen, height)
+// allocNode allocates a node with nil links and writes its header and key.
+// The caller writes the valLen value bytes at valueOffset.
+func allocNode(a *arena, ukey []byte, trailer uint64, valLen int, height int) (uint32, bool) {
+	size := nodeSize(len(ukey), valLen, height)
 	if size > uint64(len(a.buf)) {
 		return 0, false
 	}
@@ -114,20 +190,32 @@ func allocNode(a *arena, k base.InternalKey, valLen int, height int, storeValue 
 	if !ok {
 		return 0, false
 	}
-	b := a.buf[off : uint64(off)+size]
-	binary.LittleEndian.PutUint32(b[0:], uint32(len(k.UserKey)))
-	binary.LittleEndian.PutUint32(b[4:], uint32(valLen))
-	binary.LittleEndian.PutUint64(b[8:], k.Trailer)
-	binary.LittleEndian.PutUint32(b[16:], uint32(height))
-	ks := nodeHeaderSize + 4*height
-	copy(b[ks:], k.UserKey)
-	if storeValue != nil {
-		storeValue(b[ks+len(k.UserKey):])
-	}
+	*a.u32(off) = uint32(len(ukey))
+	*a.u32(off + 4) = uint32(valLen)
+	*(*uint64)(a.ptr(off + 8)) = trailer
+	*(*uint64)(a.ptr(off + 16)) = keyPrefix(ukey)
+	*a.u32(off + 24) = uint32(height)
+	// The arena is zeroed and never reused, so the tower starts nil.
+	copy(a.buf[off+nodeHeaderSize+4*uint32(height):], ukey)
 	return off, true
 }
 
-// errDuplicate and errFull are returned by insert.
+func valueOffset(node uint32, keyLen, height int) uint32 {
+	return node + nodeHeaderSize + 4*uint32(height) + uint32(keyLen)
+}
+
+// splice is, per level, the nodes a key goes between: prev < key <= next
+// (next 0 is the end of the list). A writer keeps the splice of its last
+// insert so that a following larger key (an ascending batch) starts its
+// search where the previous one ended instead of at the head.
+type splice struct {
+	prev, next [maxHeight]uint32
+	// valid is false until a first full search; last is the internal key
+	// of the last insert, in the arena.
+	valid bool
+	last  uint32
+}
+
 type insertResult int
 
 const (
@@ -136,65 +224,110 @@ const (
 	full
 )
 
-// insert links a new node. Writers must be serialized by the caller.
-func (s *skiplist) insert(k base.InternalKey, valLen int, height int, storeValue func([]byte)) insertResult {
-	var prev [maxHeight]uint32
-	var next [maxHeight]uint32
-	h := int(s.height.Load())
+// findSplice fills sp for k. With a valid splice whose last key is below
+// k, it climbs from level 0 to the lowest level whose saved bracket still
+// holds and searches down from there; otherwise it searches from the head.
+func (s *skiplist) findSplice(k *searchKey, sp *splice) {
+	a := s.a
+	top := maxHeight - 1
 	x := s.head
-	for l := maxHeight - 1; l >= 0; l-- {
-		if l >= h {
-			prev[l], next[l] = s.head, 0
-			continue
+	if sp.valid && a.cmp(sp.last, k) < 0 {
+		// Every saved prev is <= last < k; find the lowest level whose next
+		// is still >= k (brackets loosen going up).
+		l := 0
+		for ; l < maxHeight; l++ {
+			if n := sp.next[l]; n == 0 || a.cmp(n, k) >= 0 {
+				break
+			}
 		}
+		if l < maxHeight {
+			if l == 0 {
+				return
+			}
+			top = l - 1
+			x = sp.prev[l]
+		}
+	} else {
+		h := int(s.height.Load())
+		for l := maxHeight - 1; l >= h; l-- {
+			sp.prev[l], sp.next[l] = s.head, 0
+		}
+		top = h - 1
+	}
+	var known uint32 // a node already known to be >= k
+	for l := top; l >= 0; l-- {
 		for {
-			n := s.a.next(x, l)
-			if n == 0 || base.Compare(s.a.key(n), k) >= 0 {
-				prev[l], next[l] = x, n
+			n := a.next(x, l)
+			if n == 0 || n == known || a.cmp(n, k) >= 0 {
+				sp.prev[l], sp.next[l] = x, n
+				known = n
 				break
 			}
 			x = n
 		}
 	}
-	if next[0] != 0 && base.Compare(s.a.key(next[0]), k) == 0 {
+	sp.valid = true
+}
+
+// insert links a new node for k whose stored value (valLen bytes) is
+// value in the form base.AppendValue gives for kind and expiry. It finds
+// the place with sp and leaves sp ready for the next, larger key. The node
+// is complete before it is published. Writers must be serialized by the
+// caller.
+func (s *skiplist) insert(k *searchKey, height int, sp *splice, kind base.Kind, expiry base.Expiry, value []byte, valLen int) insertResult {
+	s.findSplice(k, sp)
+	a := s.a
+	if n := sp.next[0]; n != 0 && a.cmp(n, k) == 0 {
 		return duplicate
 	}
-	node, ok := allocNode(s.a, k, valLen, height, storeValue)
+	node, ok := allocNode(a, k.ukey, k.trailer, valLen, height)
 	if !ok {
 		return full
 	}
-	for l := 0; l < height; l++ {
-		s.a.setNext(node, l, next[l])
-		s.a.setNext(prev[l], l, node) // publishes the node at level l
+	if valLen > 0 {
+		vs := valueOffset(node, len(k.ukey), height)
+		base.AppendValue(a.buf[vs:vs:vs+uint32(valLen)], kind, expiry, value)
 	}
-	if height > h {
+	for l := 0; l < height; l++ {
+		a.setNext(node, l, sp.next[l])
+		a.setNext(sp.prev[l], l, node) // publishes the node at level l
+		sp.prev[l] = node
+	}
+	if uint32(height) > s.height.Load() {
 		s.height.Store(uint32(height))
 	}
+	sp.last = node
 	return inserted
 }
 
 // seekGE returns the first node >= k, or 0.
-func (s *skiplist) seekGE(k base.InternalKey) uint32 {
+func (s *skiplist) seekGE(k *searchKey) uint32 {
+	a := s.a
 	x := s.head
+	var known uint32
 	for l := int(s.height.Load()) - 1; l >= 0; l-- {
 		for {
-			n := s.a.next(x, l)
-			if n == 0 || base.Compare(s.a.key(n), k) >= 0 {
+			n := a.next(x, l)
+			if n == 0 || n == known || a.cmp(n, k) >= 0 {
+				known = n
 				break
 			}
 			x = n
 		}
 	}
-	return s.a.next(x, 0)
+	return a.next(x, 0)
 }
 
 // seekLT returns the last node < k, or 0.
-func (s *skiplist) seekLT(k base.InternalKey) uint32 {
+func (s *skiplist) seekLT(k *searchKey) uint32 {
+	a := s.a
 	x := s.head
+	var known uint32
 	for l := int(s.height.Load()) - 1; l >= 0; l-- {
 		for {
-			n := s.a.next(x, l)
-			if n == 0 || base.Compare(s.a.key(n), k) >= 0 {
+			n := a.next(x, l)
+			if n == 0 || n == known || a.cmp(n, k) >= 0 {
+				known = n
 				break
 			}
 			x = n
@@ -208,11 +341,15 @@ func (s *skiplist) seekLT(k base.InternalKey) uint32 {
 
 // seekUserLT returns the last node whose user key is < ukey, or 0.
 func (s *skiplist) seekUserLT(ukey []byte) uint32 {
+	a := s.a
+	k := makeSearchKey(ukey, 0)
 	x := s.head
+	var known uint32
 	for l := int(s.height.Load()) - 1; l >= 0; l-- {
 		for {
-			n := s.a.next(x, l)
-			if n == 0 || bytes.Compare(s.a.key(n).UserKey, ukey) >= 0 {
+			n := a.next(x, l)
+			if n == 0 || n == known || a.cmpUser(n, &k) >= 0 {
+				known = n
 				break
 			}
 			x = n
