@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -86,7 +87,8 @@ type aggPlan struct {
 	keyTypes []arrow.DataType
 	aggs     []aggSpec
 	updating bool
-	distinct int // number of count_distinct aggregates
+	distinct int           // number of count_distinct aggregates
+	ttl      time.Duration // state_ttl; 0: keys are kept forever
 }
 
 func aggWindowKind(k aggKind) window.AggKind {
@@ -133,6 +135,21 @@ func aggWindowKind(k aggKind) window.AggKind {
 // An updating input (with an _op column) is accepted when every aggregate
 // can retract: count, sum, avg. min, max, first, last and count_distinct
 // would need the full multiset of values and are rejected.
+//
+// state_ttl bounds how long a key's aggregates are kept after the key's
+// last update (state.OnCreateAndWrite, as Flink's table.exec.state.ttl):
+// an expired key starts from scratch, as in Flink. The changelog
+// consequence: the next update of an expired key is a new +I with the
+// aggregates of the rows since; the row emitted before the key expired is
+// not retracted, so a downstream table keyed by the group keys sees an
+// upsert, while one that only applies -U/-D to remove rows keeps both.
+// With an updating input, a retraction of a key that has no state (it
+// expired) is dropped, as Flink does, and counted in
+// AggregateMetrics.RetractionsIgnored; without state_ttl it is an error
+// (an inconsistent changelog). count_distinct's set remembers a value for
+// state_ttl after it was last seen: a value absent that long while its key
+// stays live is counted again when it reappears (Flink's distinct map view
+// entries expire one by one too).
 func PlanAggregate(spec *sluicev1.AggregateNode, in *arrow.Schema) (*AggregatePlan, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("no aggregate spec")
@@ -199,6 +216,11 @@ func PlanAggregate(spec *sluicev1.AggregateNode, in *arrow.Schema) (*AggregatePl
 		p.aggs = append(p.aggs, as)
 		fields = append(fields, arrow.Field{Name: as.name, Type: as.result, Nullable: true})
 	}
+	ttl, terr := planStateTTL("state_ttl", spec.GetStateTtl())
+	if terr != nil {
+		err = errors.Join(err, terr)
+	}
+	p.ttl = ttl
 	if len(p.aggs) > 250 {
 		err = errors.Join(err, fmt.Errorf("aggregates: %d aggregates; at most 250 are supported", len(p.aggs)))
 	}

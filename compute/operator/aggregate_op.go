@@ -76,9 +76,41 @@ type aggOperator struct {
 	outAggs  []array.Builder
 	encBuf   []byte
 	outBatch []arrow.Array
+
+	run     []int64 // per group: running row count (state_ttl, updating input)
+	sweep   ttlSweeper
+	metrics AggregateMetrics
 }
 
-var _ compute.Operator = (*aggOperator)(nil)
+// AggregateMetrics counts an aggregate operator subtask's work.
+type AggregateMetrics struct {
+	// RetractionsIgnored counts retractions (-U, -D) of an updating input
+	// dropped because their key had no state (it expired; state_ttl only).
+	RetractionsIgnored int64
+	// TTL counts the state TTL work (state_ttl only).
+	TTL TTLMetrics
+}
+
+var _ compute.ProcessingTimeOperator = (*aggOperator)(nil)
+
+// Metrics returns a snapshot of the operator's counters.
+func (o *aggOperator) Metrics() AggregateMetrics {
+	m := o.metrics
+	m.TTL = o.sweep.metrics()
+	return m
+}
+
+// NextProcessingTime implements compute.ProcessingTimeOperator: with
+// state_ttl the operator sweeps expired keys in the background.
+func (o *aggOperator) NextProcessingTime() (time.Time, bool) { return o.sweep.nextTime() }
+
+// OnProcessingTime implements compute.ProcessingTimeOperator.
+func (o *aggOperator) OnProcessingTime(ctx context.Context, now time.Time, _ compute.Emitter) error {
+	if err := o.sweep.run(ctx, now); err != nil {
+		return fmt.Errorf("aggregate: state TTL sweep: %w", err)
+	}
+	return nil
+}
 
 func newAggOperator(p *aggPlan) *aggOperator {
 	return &aggOperator{p: p}
@@ -98,14 +130,16 @@ func (o *aggOperator) Open(ctx context.Context, oc *compute.OperatorContext) err
 	if err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	if o.acc, err = o.be.Value(state.Descriptor{ID: aggAccStateID, Name: "acc"}); err != nil {
+	ttl := stateTTL(o.p.ttl)
+	if o.acc, err = o.be.Value(state.Descriptor{ID: aggAccStateID, Name: "acc", TTL: ttl}); err != nil {
 		return err
 	}
 	if o.p.distinct > 0 {
-		if o.distinct, err = o.be.Map(state.Descriptor{ID: aggDistinctStateID, Name: "distinct"}); err != nil {
+		if o.distinct, err = o.be.Map(state.Descriptor{ID: aggDistinctStateID, Name: "distinct", TTL: ttl}); err != nil {
 			return err
 		}
 	}
+	o.sweep.open(o.be, o.p.ttl, o.be.Clock().Now())
 	if o.enc, err = state.NewKeyEncoder(o.p.keyTypes, oc.MaxParallelism); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
@@ -233,6 +267,9 @@ func (o *aggOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBat
 		c.n, c.i, c.x, c.s = s.n, s.i, s.x, append(c.s[:0], s.s...)
 	}
 	copy(o.curRows, o.oldRows)
+	if p.updating && p.ttl > 0 {
+		o.dropOrphanRetractions(n, G)
+	}
 	if p.updating {
 		for i, g := range o.rowGroup[:n] {
 			o.curRows[g] += o.sign[i]
@@ -267,6 +304,23 @@ func (o *aggOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBat
 		}
 	}
 	return o.emit(ctx, out)
+}
+
+// dropOrphanRetractions zeroes the sign of every retraction that would take
+// its key's row count below zero: with state_ttl the key's state expired
+// (or was never seen), and Flink drops such retractions rather than
+// failing. Rows are taken in arrival order.
+func (o *aggOperator) dropOrphanRetractions(n, G int) {
+	o.run = aggGrow(o.run, G)
+	copy(o.run, o.oldRows[:G])
+	for i, g := range o.rowGroup[:n] {
+		if o.sign[i] < 0 && o.run[g] <= 0 {
+			o.sign[i] = 0
+			o.metrics.RetractionsIgnored++
+			continue
+		}
+		o.run[g] += o.sign[i]
+	}
 }
 
 func aggGrowSlots(s []aggSlot, n int) []aggSlot {
@@ -517,6 +571,11 @@ func (o *aggOperator) foldDistinct(ctx context.Context, b arrow.RecordBatch) err
 	one := []byte{1}
 	for j := range m {
 		if o.dfound[j] {
+			if o.p.ttl > 0 {
+				// Seen again: the value's entry lives state_ttl from now,
+				// like the key's accumulators written in this batch.
+				o.distinct.Put(o.dkb.At(j), nil, o.dmks[j], one)
+			}
 			continue
 		}
 		o.distinct.Put(o.dkb.At(j), nil, o.dmks[j], one)

@@ -105,6 +105,8 @@ type joinConfig struct {
 	// [start, end) is complete when the watermark reaches end - tick (with
 	// millisecond columns, Flink's end - 1 ms).
 	tick int64
+	// ttl is a regular join's state_ttl (0: rows are kept forever).
+	ttl time.Duration
 }
 
 // PlanJoin validates a join node against its input schemas: the key columns
@@ -113,6 +115,13 @@ type joinConfig struct {
 // condition (boolean) and the output columns. Inputs that are updating
 // streams (an _op column) are rejected: the join consumes append-only
 // streams and produces one.
+//
+// state_ttl (regular joins only; interval and window joins drop their rows
+// when the watermark passes them) bounds how long a row is kept: a row
+// stops matching state_ttl after it arrived and is then deleted (on access,
+// or by the background sweep). Rows of one batch and key expire together
+// (they are one state chunk), and, as in Flink, reading a row does not
+// extend its life (state.OnCreateAndWrite).
 func PlanJoin(spec *sluicev1.JoinNode, left, right *arrow.Schema) (*JoinPlan, error) {
 	cfg, err := planJoin(spec, left, right)
 	if err != nil {
@@ -202,6 +211,13 @@ func planJoin(spec *sluicev1.JoinNode, left, right *arrow.Schema) (*joinConfig, 
 		planTimeColumns(cfg, "window", win.GetLeftTime(), win.GetRightTime(), fail)
 		planWindowAssigner(cfg, win, fail)
 		cfg.tick = min(cfg.sides[0].unitNs, cfg.sides[1].unitNs)
+	}
+	if ttl, err := planStateTTL("state_ttl", spec.GetStateTtl()); err != nil {
+		fail("%w", err)
+	} else if ttl > 0 && cfg.kind != regularJoin {
+		fail("state_ttl: %s: not supported by the %s, whose state expires with the watermark; state_ttl applies to regular joins only", ttl, cfg.kind)
+	} else {
+		cfg.ttl = ttl
 	}
 
 	// The joined row: left columns, then right columns, prefixed.

@@ -19,7 +19,11 @@ import (
 
 // State of a join operator (IDs are part of the checkpoint format):
 //
-//	joinHeaderState (value): per (key, side|bucket): u32 chunks, u32 rows
+//	joinHeaderState (value): per (key, side|bucket): u32 chunks, u32 rows,
+//	                         then (only when non-zero) u32 first: the
+//	                         chunks are first..chunks-1; a regular join
+//	                         with state_ttl advances first past the chunks
+//	                         that expired (they expire in index order)
 //	joinRowsState   (map):   per (key, side|bucket), map key u32 BE chunk
 //	                         index: one chunk of rows (see join_rows.go)
 //	timers:                  interval join: per (key, side|bucket) at the
@@ -62,6 +66,11 @@ type JoinMetrics struct {
 	Expired int64
 	// WindowsFired counts (key, window) pairs a window join evaluated.
 	WindowsFired int64
+	// ExpiredChunks counts chunks of rows a regular join with state_ttl
+	// found expired when probing (rows that no longer match).
+	ExpiredChunks int64
+	// TTL counts the state TTL work of a regular join with state_ttl.
+	TTL TTLMetrics
 }
 
 // joinOperator runs a regular, interval or window join. See PlanJoin.
@@ -77,6 +86,7 @@ type joinOperator struct {
 	wm    int64        // watermark in ns; MinInt64 before the first
 
 	metrics JoinMetrics
+	sweep   ttlSweeper
 
 	// Per-batch scratch, reused.
 	kb       state.KeyBatch
@@ -109,6 +119,7 @@ type joinOperator struct {
 
 type joinHeader struct {
 	chunks, rows uint32
+	first        uint32 // first live chunk
 	found        bool
 }
 
@@ -133,6 +144,9 @@ type chunkSet struct {
 	// first[j]..first[j+1].
 	first []int32
 	got   []bool
+	// expired[j] counts the leading chunks of request j that were not
+	// found (expired, with state_ttl); live[j] its chunks found.
+	expired, live []int32
 }
 
 func newJoinOperator(cfg *joinConfig) *joinOperator {
@@ -145,10 +159,26 @@ func newJoinOperator(cfg *joinConfig) *joinOperator {
 	return op
 }
 
-var _ compute.Operator = (*joinOperator)(nil)
+var _ compute.ProcessingTimeOperator = (*joinOperator)(nil)
 
 // Metrics returns a snapshot of the operator's counters.
-func (op *joinOperator) Metrics() JoinMetrics { return op.metrics }
+func (op *joinOperator) Metrics() JoinMetrics {
+	m := op.metrics
+	m.TTL = op.sweep.metrics()
+	return m
+}
+
+// NextProcessingTime implements compute.ProcessingTimeOperator: a regular
+// join with state_ttl sweeps its expired state in the background.
+func (op *joinOperator) NextProcessingTime() (time.Time, bool) { return op.sweep.nextTime() }
+
+// OnProcessingTime implements compute.ProcessingTimeOperator.
+func (op *joinOperator) OnProcessingTime(ctx context.Context, now time.Time, _ compute.Emitter) error {
+	if err := op.sweep.run(ctx, now); err != nil {
+		return fmt.Errorf("join: state TTL sweep: %w", err)
+	}
+	return nil
+}
 
 // Open implements compute.Operator.
 func (op *joinOperator) Open(ctx context.Context, oc *compute.OperatorContext) error {
@@ -165,12 +195,14 @@ func (op *joinOperator) Open(ctx context.Context, oc *compute.OperatorContext) e
 		return fmt.Errorf("join: open state: %w", err)
 	}
 	op.be = be
-	if op.hdr, err = be.Value(state.Descriptor{ID: joinHeaderState, Name: "join-headers"}); err != nil {
+	ttl := stateTTL(op.cfg.ttl) // regular joins only (planJoin)
+	if op.hdr, err = be.Value(state.Descriptor{ID: joinHeaderState, Name: "join-headers", TTL: ttl}); err != nil {
 		return err
 	}
-	if op.rows, err = be.Map(state.Descriptor{ID: joinRowsState, Name: "join-rows"}); err != nil {
+	if op.rows, err = be.Map(state.Descriptor{ID: joinRowsState, Name: "join-rows", TTL: ttl}); err != nil {
 		return err
 	}
+	op.sweep.open(be, op.cfg.ttl, be.Clock().Now())
 	for s := range op.cfg.sides {
 		sd := &op.cfg.sides[s]
 		types := make([]arrow.DataType, len(sd.keys))
@@ -293,7 +325,22 @@ func parseHeader(v []byte) joinHeader {
 	if len(v) < 8 {
 		return joinHeader{}
 	}
-	return joinHeader{chunks: binary.LittleEndian.Uint32(v), rows: binary.LittleEndian.Uint32(v[4:]), found: true}
+	h := joinHeader{chunks: binary.LittleEndian.Uint32(v), rows: binary.LittleEndian.Uint32(v[4:]), found: true}
+	if len(v) >= 12 {
+		h.first = binary.LittleEndian.Uint32(v[8:])
+	}
+	return h
+}
+
+// appendHeader encodes a header (first only when non-zero, so that states
+// without TTL keep the 8-byte form).
+func appendHeader(dst []byte, h joinHeader) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, h.chunks)
+	dst = binary.LittleEndian.AppendUint32(dst, h.rows)
+	if h.first > 0 {
+		dst = binary.LittleEndian.AppendUint32(dst, h.first)
+	}
+	return dst
 }
 
 // readHeaders reads the headers of the lookups in op.lk / op.lns into hs.
@@ -304,9 +351,11 @@ func (op *joinOperator) readHeaders(ctx context.Context, hs []joinHeader) error 
 	})
 }
 
-// readChunks reads, for every request j (key(j), ns(j)) with hs[j].chunks
-// chunks, all its chunks into cs (one MultiGet), and parses them with the
-// column types of side.
+// readChunks reads, for every request j (key(j), ns(j)) with chunks
+// hs[j].first..hs[j].chunks-1, all its chunks into cs (one MultiGet), and
+// parses them with the column types of side. A missing chunk is an error,
+// except with state_ttl, where it expired: it is left out of cs and counted
+// in cs.expired (leading chunks) or skipped.
 func (op *joinOperator) readChunks(ctx context.Context, side int, cs *chunkSet, reqs int, key func(j int) state.Key, ns func(j int) []byte, hs func(j int) joinHeader) error {
 	cs.first = growInt32(cs.first, reqs+1)
 	op.lk.Reset()
@@ -316,12 +365,14 @@ func (op *joinOperator) readChunks(ctx context.Context, side int, cs *chunkSet, 
 	for j := range reqs {
 		cs.first[j] = int32(total)
 		h := hs(j)
-		for c := range h.chunks {
+		for c := h.first; c < h.chunks; c++ {
 			op.lk.Append(key(j))
 			op.lns = append(op.lns, ns(j))
 			op.mkBuf = binary.BigEndian.AppendUint32(op.mkBuf, c)
 		}
-		total += int(h.chunks)
+		if h.chunks > h.first {
+			total += int(h.chunks - h.first)
+		}
 	}
 	cs.first[reqs] = int32(total)
 	cs.arena = cs.arena[:0]
@@ -330,6 +381,10 @@ func (op *joinOperator) readChunks(ctx context.Context, side int, cs *chunkSet, 
 	clear(cs.got)
 	cs.segs = cs.segs[:0]
 	cs.n = cs.n[:0]
+	cs.expired = growInt32(cs.expired, reqs)
+	cs.live = growInt32(cs.live, reqs)
+	clear(cs.expired)
+	clear(cs.live)
 	if total == 0 {
 		return nil
 	}
@@ -346,18 +401,34 @@ func (op *joinOperator) readChunks(ctx context.Context, side int, cs *chunkSet, 
 	if err != nil {
 		return fmt.Errorf("join: read state: %w", err)
 	}
-	for i := range total {
-		if !cs.got[i] {
-			return fmt.Errorf("join: state chunk %d of %d of a key is missing", binary.BigEndian.Uint32(op.mks[i]), total)
+	// Parse the chunks found; with state_ttl, renumber them so that request
+	// j's chunks are first[j]..first[j+1] of the found ones.
+	k := int32(0)
+	for j := range reqs {
+		c0, c1 := cs.first[j], cs.first[j+1]
+		cs.first[j] = k
+		for i := c0; i < c1; i++ {
+			if !cs.got[i] {
+				if op.cfg.ttl <= 0 {
+					return fmt.Errorf("join: state chunk %d of a key (chunks %d..%d) is missing", binary.BigEndian.Uint32(op.mks[i]), hs(j).first, hs(j).chunks-1)
+				}
+				if cs.live[j] == 0 {
+					cs.expired[j]++
+				}
+				continue
+			}
+			b := cs.arena[cs.spans[2*i] : cs.spans[2*i]+cs.spans[2*i+1]]
+			var rows int
+			cs.segs, rows, err = parseChunk(b, op.types[side], cs.segs)
+			if err != nil {
+				return err
+			}
+			cs.n = append(cs.n, int32(rows))
+			cs.live[j]++
+			k++
 		}
-		b := cs.arena[cs.spans[2*i] : cs.spans[2*i]+cs.spans[2*i+1]]
-		var rows int
-		cs.segs, rows, err = parseChunk(b, op.types[side], cs.segs)
-		if err != nil {
-			return err
-		}
-		cs.n = append(cs.n, int32(rows))
 	}
+	cs.first[reqs] = k
 	return nil
 }
 
@@ -367,7 +438,7 @@ func (op *joinOperator) readChunks(ctx context.Context, side int, cs *chunkSet, 
 // header.
 func (op *joinOperator) writeGroups(s int, own []joinHeader, newGroup func(g int)) {
 	var mk [4]byte
-	var hb [8]byte
+	var hb [12]byte
 	for g := range op.g.len() {
 		rows := op.members.members(int32(g))
 		op.chunkBuf = appendChunk(op.chunkBuf[:0], op.types[s], op.batchSeg[s], rows)
@@ -375,9 +446,8 @@ func (op *joinOperator) writeGroups(s int, own []joinHeader, newGroup func(g int
 		binary.BigEndian.PutUint32(mk[:], h.chunks)
 		k, ns := op.g.key(g), op.g.ns(g)
 		op.rows.Put(k, ns, mk[:], op.chunkBuf)
-		binary.LittleEndian.PutUint32(hb[:], h.chunks+1)
-		binary.LittleEndian.PutUint32(hb[4:], h.rows+uint32(len(rows)))
-		op.hdr.Put(k, ns, hb[:])
+		nh := joinHeader{chunks: h.chunks + 1, rows: h.rows + uint32(len(rows)), first: h.first}
+		op.hdr.Put(k, ns, appendHeader(hb[:0], nh))
 		if !h.found && newGroup != nil {
 			newGroup(g)
 		}
@@ -429,6 +499,9 @@ func (op *joinOperator) processRegular(ctx context.Context, s, n int, out comput
 	if err := op.readChunks(ctx, o, cs, G, op.g.key, func(int) []byte { return nsOther }, func(j int) joinHeader { return hs[2*j+1] }); err != nil {
 		return err
 	}
+	if op.cfg.ttl > 0 {
+		op.pruneExpired(cs, G, nsOther, func(j int) joinHeader { return hs[2*j+1] })
+	}
 	// Pairs.
 	op.startPairs()
 	for g := range G {
@@ -452,6 +525,29 @@ func (op *joinOperator) processRegular(ctx context.Context, s, n int, out comput
 	}
 	op.writeGroups(s, own, nil)
 	return nil
+}
+
+// pruneExpired moves the headers of a regular join with state_ttl past the
+// leading chunks readChunks found expired, and deletes the headers whose
+// chunks all expired, so that later probes do not look them up. Chunks of a
+// key are written in index order, so they expire in index order.
+func (op *joinOperator) pruneExpired(cs *chunkSet, reqs int, ns []byte, hs func(j int) joinHeader) {
+	var hb [12]byte
+	for j := range reqs {
+		e := cs.expired[j]
+		if e == 0 {
+			continue
+		}
+		op.metrics.ExpiredChunks += int64(e)
+		h := hs(j)
+		k := op.g.key(j)
+		if cs.live[j] == 0 && h.first+uint32(e) >= h.chunks {
+			op.hdr.Delete(k, ns)
+			continue
+		}
+		h.first += uint32(e)
+		op.hdr.Put(k, ns, appendHeader(hb[:0], h))
+	}
 }
 
 // startPairs empties the pair buffers.

@@ -3,6 +3,7 @@ package operator
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -41,6 +42,7 @@ type topnPlan struct {
 	order     []topnOrder
 	limit     int
 	rowNumber bool
+	ttl       time.Duration // state_ttl; 0: partitions are kept forever
 }
 
 // PlanTopN validates a top-n node against its input schema.
@@ -65,6 +67,13 @@ type topnPlan struct {
 // column is deduplication: ascending keeps the first row, descending the
 // last (on equal times the earlier arrival is kept; Flink's keep-last keeps
 // the later one). An updating input is rejected.
+//
+// state_ttl bounds how long a partition's top rows are kept after they last
+// changed (state.OnCreateAndWrite, as Flink's table.exec.state.ttl; a row
+// that does not enter the top does not extend it): an expired partition
+// starts empty, so its next row enters at rank 1 as +I (with limit 1
+// ordered by time: deduplication forgets the key and emits it again). The
+// rows emitted before the partition expired are not retracted.
 func PlanTopN(spec *sluicev1.TopNNode, in *arrow.Schema) (*TopNPlan, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("no top_n spec")
@@ -115,6 +124,11 @@ func PlanTopN(spec *sluicev1.TopNNode, in *arrow.Schema) (*TopNPlan, error) {
 	case p.limit > MaxTopNLimit:
 		err = errors.Join(err, fmt.Errorf("limit: %d exceeds the maximum %d", spec.GetLimit(), MaxTopNLimit))
 	}
+	ttl, terr := planStateTTL("state_ttl", spec.GetStateTtl())
+	if terr != nil {
+		err = errors.Join(err, terr)
+	}
+	p.ttl = ttl
 	fields := []arrow.Field{changelog.Field()}
 	for i, f := range in.Fields() {
 		if e := exchange.CheckKeyType(f.Type); e != nil {

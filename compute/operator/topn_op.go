@@ -62,9 +62,32 @@ type topnOperator struct {
 	outRank []int64
 	opsB    *changelog.OpBuilder
 	rankB   *array.Int64Builder
+
+	sweep ttlSweeper
 }
 
-var _ compute.Operator = (*topnOperator)(nil)
+// TopNMetrics counts a top-n operator subtask's work.
+type TopNMetrics struct {
+	// TTL counts the state TTL work (state_ttl only).
+	TTL TTLMetrics
+}
+
+var _ compute.ProcessingTimeOperator = (*topnOperator)(nil)
+
+// Metrics returns a snapshot of the operator's counters.
+func (o *topnOperator) Metrics() TopNMetrics { return TopNMetrics{TTL: o.sweep.metrics()} }
+
+// NextProcessingTime implements compute.ProcessingTimeOperator: with
+// state_ttl the operator sweeps expired partitions in the background.
+func (o *topnOperator) NextProcessingTime() (time.Time, bool) { return o.sweep.nextTime() }
+
+// OnProcessingTime implements compute.ProcessingTimeOperator.
+func (o *topnOperator) OnProcessingTime(ctx context.Context, now time.Time, _ compute.Emitter) error {
+	if err := o.sweep.run(ctx, now); err != nil {
+		return fmt.Errorf("top_n: state TTL sweep: %w", err)
+	}
+	return nil
+}
 
 func newTopNOperator(p *topnPlan) *topnOperator { return &topnOperator{p: p} }
 
@@ -81,9 +104,10 @@ func (o *topnOperator) Open(ctx context.Context, oc *compute.OperatorContext) er
 	if o.be, err = state.Open(ctx, state.Options{Store: store, KeyGroups: oc.KeyGroups, Name: oc.Node, Clock: oc.Clock}); err != nil {
 		return fmt.Errorf("top_n: %w", err)
 	}
-	if o.top, err = o.be.Value(state.Descriptor{ID: topnStateID, Name: "top"}); err != nil {
+	if o.top, err = o.be.Value(state.Descriptor{ID: topnStateID, Name: "top", TTL: stateTTL(o.p.ttl)}); err != nil {
 		return err
 	}
+	o.sweep.open(o.be, o.p.ttl, o.be.Clock().Now())
 	if o.enc, err = state.NewKeyEncoder(o.p.keyTypes, oc.MaxParallelism); err != nil {
 		return fmt.Errorf("top_n: %w", err)
 	}
