@@ -195,6 +195,7 @@ func TestCompositeQueries(t *testing.T) {
 							got = append(got, joinRowString(r["auction"], r["num"]))
 						}
 						joinCompare(t, got, want)
+						t.Logf("%d rows", len(got))
 					})
 				}
 			})
