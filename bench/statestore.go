@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/sluicedata/sluice/statestore/cache"
 	"github.com/sluicedata/sluice/statestore/lsm"
 	"github.com/sluicedata/sluice/statestore/objstore"
+	"golang.org/x/sync/errgroup"
 )
 
 // StatestoreConfig configures RunStatestore.
@@ -98,6 +100,19 @@ type StatestoreReport struct {
 	RescaleMergeBytes   int64
 	RescaleUploadBytes  int64 // bytes the four checkpoints uploaded in between
 	RescaleStateObjects int
+
+	// LocalSettings states how the local comparison configures both
+	// stores.
+	LocalSettings string
+
+	// StepTimes is the wall time of each step, setup included.
+	StepTimes []StepTime
+}
+
+// StepTime is the wall time of one step of RunStatestore.
+type StepTime struct {
+	Step string
+	Took time.Duration
 }
 
 const benchKG = 256
@@ -122,22 +137,31 @@ func RunStatestore(ctx context.Context, cfg StatestoreConfig, w io.Writer) (*Sta
 		dir = d
 	}
 	rep := &StatestoreReport{}
+	states := &builtStates{dir: filepath.Join(dir, "states"), cfg: cfg}
+	defer states.close()
 	steps := []struct {
 		name string
 		fn   func(context.Context, StatestoreConfig, string, *StatestoreReport) error
 	}{
 		{"local", benchLocal},
-		{"remote", benchRemote},
-		{"checkpoint", benchCheckpoint},
-		{"recovery", benchRecovery},
-		{"rescale", benchRescale},
+		{"build", func(ctx context.Context, cfg StatestoreConfig, _ string, _ *StatestoreReport) error {
+			// Every size the later steps read, once each and in parallel.
+			return states.build(ctx, append([]int64{cfg.StateBytes / 4, cfg.StateBytes}, cfg.RecoverySizes...))
+		}},
+		{"remote", states.step(benchRemote)},
+		{"checkpoint", states.step(benchCheckpoint)},
+		{"recovery", states.step(benchRecovery)},
+		{"rescale", states.step(benchRescale)},
 	}
 	for _, s := range steps {
+		start := time.Now()
 		if err := s.fn(ctx, cfg, filepath.Join(dir, s.name), rep); err != nil {
 			return rep, fmt.Errorf("bench statestore %s: %w", s.name, err)
 		}
+		rep.StepTimes = append(rep.StepTimes, StepTime{Step: s.name, Took: time.Since(start)})
 	}
 	fmt.Fprintf(w, "statestore benchmark (quick=%t, %d keys of %d-byte values, state %d MiB, latency %v)\n", cfg.Quick, cfg.Keys, cfg.ValueSize, cfg.StateBytes>>20, cfg.RemoteLatency)
+	fmt.Fprintf(w, "local tier settings: %s\n", rep.LocalSettings)
 	fmt.Fprintf(w, "%-44s %14s %14s %8s\n", "case", "sluice lsm", "pebble", "ratio")
 	fmt.Fprintf(w, "%-44s %12.0f/s %12.0f/s %8.2f\n", "random put (local tier)", rep.PutOpsLSM, rep.PutOpsPebble, rep.PutOpsLSM/rep.PutOpsPebble)
 	fmt.Fprintf(w, "%-44s %12.0f/s %12.0f/s %8.2f\n", "random get (local tier, fits the cache)", rep.GetOpsLSM, rep.GetOpsPebble, rep.GetOpsLSM/rep.GetOpsPebble)
@@ -150,6 +174,11 @@ func RunStatestore(ctx context.Context, cfg StatestoreConfig, w io.Writer) (*Sta
 	}
 	fmt.Fprintf(w, "%-44s %14v %9d KiB read\n", "rescale 1 -> 4 (open + first read each)", rep.RescaleSplitTime.Round(time.Microsecond), rep.RescaleSplitBytes>>10)
 	fmt.Fprintf(w, "%-44s %14v %9d KiB read\n", "rescale 4 -> 1 (open + first read)", rep.RescaleMergeTime.Round(time.Microsecond), rep.RescaleMergeBytes>>10)
+	fmt.Fprintf(w, "steps:")
+	for _, st := range rep.StepTimes {
+		fmt.Fprintf(w, " %s %.1fs", st.Step, st.Took.Seconds())
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "ratio vs pebble: %.2f\n", rep.RatioVsPebble)
 	return rep, nil
 }
@@ -169,10 +198,24 @@ func benchValue(rng *rand.Rand, n int) []byte {
 	return v
 }
 
+// localRounds is how many alternating rounds the local comparison is cut
+// into: both stores run every round, in turns, so a burst of load from
+// other processes on a shared machine hits both about equally.
+const localRounds = 10
+
+// localSettings describes how the local comparison configures both stores.
+func localSettings(cfg StatestoreConfig, cacheBytes int64) string {
+	return fmt.Sprintf("both stores: no WAL (pebble DisableWAL + NoSync; sluice has none, checkpoints give durability), "+
+		"64 MiB memtable, %d MiB block cache, compaction on, 1 put per batch, %d-byte keys, %d-byte values, "+
+		"random order, %d alternating rounds", cacheBytes>>20, len(benchKey(nil, 0)), cfg.ValueSize, localRounds)
+}
+
 // benchLocal: random single-key puts then random gets, same working set,
-// both stores with the same cache size and no write-ahead log.
+// both stores with the same cache size and no write-ahead log, measured in
+// alternating rounds.
 func benchLocal(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport) error {
 	cacheBytes := int64(cfg.Keys) * int64(cfg.ValueSize+40) * 2
+	rep.LocalSettings = localSettings(cfg, cacheBytes)
 	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
 	val := benchValue(rng, cfg.ValueSize)
 	order := rng.Perm(cfg.Keys)
@@ -197,27 +240,6 @@ func benchLocal(ctx context.Context, cfg StatestoreConfig, dir string, rep *Stat
 		return err
 	}
 	defer db.Close()
-	var b statestore.WriteBatch
-	var k []byte
-	start := time.Now()
-	for _, i := range order {
-		b.Reset()
-		k = benchKey(k, uint64(i))
-		b.Put(k, val)
-		if err := db.Apply(ctx, &b); err != nil {
-			return err
-		}
-	}
-	rep.PutOpsLSM = float64(cfg.Keys) / time.Since(start).Seconds()
-	start = time.Now()
-	for _, i := range reads {
-		k = benchKey(k, i)
-		if _, ok, err := db.Get(ctx, k); err != nil || !ok {
-			return fmt.Errorf("lsm get %d: found=%t err=%v", i, ok, err)
-		}
-	}
-	rep.GetOpsLSM = float64(cfg.Keys) / time.Since(start).Seconds()
-
 	// Pebble.
 	pc := pebble.NewCache(cacheBytes)
 	defer pc.Unref()
@@ -226,25 +248,89 @@ func benchLocal(ctx context.Context, cfg StatestoreConfig, dir string, rep *Stat
 		return err
 	}
 	defer pdb.Close()
-	start = time.Now()
-	for _, i := range order {
-		k = benchKey(k, uint64(i))
-		if err := pdb.Set(k, val, pebble.NoSync); err != nil {
+
+	var b statestore.WriteBatch
+	var k []byte
+	lsmPut := func(part []int) error {
+		for _, i := range part {
+			b.Reset()
+			k = benchKey(k, uint64(i))
+			b.Put(k, val)
+			if err := db.Apply(ctx, &b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pebblePut := func(part []int) error {
+		for _, i := range part {
+			k = benchKey(k, uint64(i))
+			if err := pdb.Set(k, val, pebble.NoSync); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	lsmGet := func(part []uint64) error {
+		for _, i := range part {
+			k = benchKey(k, i)
+			if _, ok, err := db.Get(ctx, k); err != nil || !ok {
+				return fmt.Errorf("lsm get %d: found=%t err=%v", i, ok, err)
+			}
+		}
+		return nil
+	}
+	pebbleGet := func(part []uint64) error {
+		for _, i := range part {
+			k = benchKey(k, i)
+			_, closer, err := pdb.Get(k)
+			if err != nil {
+				return fmt.Errorf("pebble get %d: %w", i, err)
+			}
+			closer.Close()
+		}
+		return nil
+	}
+	var lsmPutT, pebblePutT, lsmGetT, pebbleGetT time.Duration
+	if err := alternate(len(order), &lsmPutT, &pebblePutT,
+		func(lo, hi int) error { return lsmPut(order[lo:hi]) },
+		func(lo, hi int) error { return pebblePut(order[lo:hi]) }); err != nil {
+		return err
+	}
+	if err := alternate(len(reads), &lsmGetT, &pebbleGetT,
+		func(lo, hi int) error { return lsmGet(reads[lo:hi]) },
+		func(lo, hi int) error { return pebbleGet(reads[lo:hi]) }); err != nil {
+		return err
+	}
+	rep.PutOpsLSM = float64(len(order)) / lsmPutT.Seconds()
+	rep.PutOpsPebble = float64(len(order)) / pebblePutT.Seconds()
+	rep.GetOpsLSM = float64(len(reads)) / lsmGetT.Seconds()
+	rep.GetOpsPebble = float64(len(reads)) / pebbleGetT.Seconds()
+	rep.RatioVsPebble = math.Sqrt(rep.PutOpsLSM / rep.PutOpsPebble * rep.GetOpsLSM / rep.GetOpsPebble)
+	return nil
+}
+
+// alternate runs n operations on two stores in localRounds rounds, each
+// store doing the same slice [lo, hi) every round, the first to go
+// alternating; it adds each store's time to ta and tb.
+func alternate(n int, ta, tb *time.Duration, a, b func(lo, hi int) error) error {
+	for r := range localRounds {
+		lo, hi := n*r/localRounds, n*(r+1)/localRounds
+		first, second, tf, ts := a, b, ta, tb
+		if r%2 == 1 {
+			first, second, tf, ts = b, a, tb, ta
+		}
+		start := time.Now()
+		if err := first(lo, hi); err != nil {
 			return err
 		}
-	}
-	rep.PutOpsPebble = float64(cfg.Keys) / time.Since(start).Seconds()
-	start = time.Now()
-	for _, i := range reads {
-		k = benchKey(k, i)
-		_, closer, err := pdb.Get(k)
-		if err != nil {
-			return fmt.Errorf("pebble get %d: %w", i, err)
+		mid := time.Now()
+		if err := second(lo, hi); err != nil {
+			return err
 		}
-		closer.Close()
+		*tf += mid.Sub(start)
+		*ts += time.Since(mid)
 	}
-	rep.GetOpsPebble = float64(cfg.Keys) / time.Since(start).Seconds()
-	rep.RatioVsPebble = math.Sqrt(rep.PutOpsLSM / rep.PutOpsPebble * rep.GetOpsLSM / rep.GetOpsPebble)
 	return nil
 }
 
@@ -344,17 +430,10 @@ func buildState(ctx context.Context, st objstore.Storage, size int64, valueSize 
 // benchRemote: reads against a store opened from a checkpoint over a
 // storage with injected latency: cold Gets, one cold MultiGet, and Gets
 // with the disk tier warm.
-func benchRemote(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport) error {
-	st, err := openStorage(ctx, filepath.Join(dir, "objects"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+func benchRemote(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport, states *builtStates) error {
 	size := cfg.StateBytes / 4
-	h, n, err := buildState(ctx, st, size, cfg.ValueSize, cfg.Seed, lsm.Options{})
-	if err != nil {
-		return err
-	}
+	bs := states.get(size)
+	st, h, n := bs.st, bs.h, bs.n
 	slow := &latencyStorage{Storage: st, d: cfg.RemoteLatency}
 	disk, err := cache.OpenDisk(cache.DiskOptions{Dir: filepath.Join(dir, "disk"), Capacity: 4 * size})
 	if err != nil {
@@ -432,16 +511,9 @@ func benchRemote(ctx context.Context, cfg StatestoreConfig, dir string, rep *Sta
 
 // benchCheckpoint: the bytes a checkpoint uploads after 1% of the keys
 // changed.
-func benchCheckpoint(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport) error {
-	st, err := openStorage(ctx, filepath.Join(dir, "objects"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	h, n, err := buildState(ctx, st, cfg.StateBytes, cfg.ValueSize, cfg.Seed, lsm.Options{})
-	if err != nil {
-		return err
-	}
+func benchCheckpoint(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport, states *builtStates) error {
+	bs := states.get(cfg.StateBytes)
+	st, h, n := bs.st, bs.h, bs.n
 	db, err := lsm.Open(ctx, lsm.Options{Storage: st, DisableAutoGC: true, MemtableSize: 64 << 20},
 		statestore.ShardOptions{Name: "bench/0", Epoch: 1}, []statestore.Handle{h}, statestore.FullKeyGroupRange(benchKG))
 	if err != nil {
@@ -480,17 +552,10 @@ func benchCheckpoint(ctx context.Context, cfg StatestoreConfig, dir string, rep 
 
 // benchRecovery: time from Open to the first correct read, per state
 // size, over the latency-injected storage.
-func benchRecovery(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport) error {
-	for i, size := range cfg.RecoverySizes {
-		st, err := openStorage(ctx, filepath.Join(dir, fmt.Sprint(i)))
-		if err != nil {
-			return err
-		}
-		h, n, err := buildState(ctx, st, size, cfg.ValueSize, cfg.Seed, lsm.Options{})
-		if err != nil {
-			st.Close()
-			return err
-		}
+func benchRecovery(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport, states *builtStates) error {
+	for _, size := range cfg.RecoverySizes {
+		bs := states.get(size)
+		st, h, n := bs.st, bs.h, bs.n
 		slow := &latencyStorage{Storage: st, d: cfg.RemoteLatency}
 		k := benchKey(nil, uint64(n/2))
 		start := time.Now()
@@ -502,7 +567,6 @@ func benchRecovery(ctx context.Context, cfg StatestoreConfig, dir string, rep *S
 		_, ok, err := db.Get(ctx, k)
 		rep.RecoveryFirstRead = append(rep.RecoveryFirstRead, time.Since(start))
 		db.Close()
-		st.Close()
 		if err != nil || !ok {
 			return fmt.Errorf("first read after recovery: found=%t err=%v", ok, err)
 		}
@@ -511,16 +575,9 @@ func benchRecovery(ctx context.Context, cfg StatestoreConfig, dir string, rep *S
 }
 
 // benchRescale: 1 -> 4 -> 1 without download; time and bytes read.
-func benchRescale(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport) error {
-	st, err := openStorage(ctx, filepath.Join(dir, "objects"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	h, n, err := buildState(ctx, st, cfg.StateBytes/4, cfg.ValueSize, cfg.Seed, lsm.Options{})
-	if err != nil {
-		return err
-	}
+func benchRescale(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport, states *builtStates) error {
+	bs := states.get(cfg.StateBytes / 4)
+	st, h, n := bs.st, bs.h, bs.n
 	ranges, err := statestore.SplitKeyGroups(benchKG, 4)
 	if err != nil {
 		return err
@@ -583,4 +640,67 @@ func benchRescale(ctx context.Context, cfg StatestoreConfig, dir string, rep *St
 	m := db.LSMMetrics().ObjStore
 	rep.RescaleMergeBytes = m.GetBytes + m.RangeGetBytes
 	return nil
+}
+
+// builtState is a checkpointed state in its own object-store folder.
+type builtState struct {
+	st objstore.Storage
+	h  statestore.Handle
+	n  int // keys
+}
+
+// builtStates builds each state size the steps need once, in parallel,
+// so the steps that read the same size share it instead of writing it
+// again. The steps only add objects (new checkpoints under other epochs or
+// shard names) and never delete (GC is off), so a state read by one step
+// is unchanged for the next; the rescale step, which writes the most,
+// runs last.
+type builtStates struct {
+	dir string
+	cfg StatestoreConfig
+	m   map[int64]*builtState
+}
+
+func (b *builtStates) build(ctx context.Context, sizes []int64) error {
+	b.m = map[int64]*builtState{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	var mu sync.Mutex
+	for _, size := range sizes {
+		if _, ok := b.m[size]; ok {
+			continue
+		}
+		b.m[size] = nil
+		g.Go(func() error {
+			st, err := openStorage(gctx, filepath.Join(b.dir, fmt.Sprint(size)))
+			if err != nil {
+				return err
+			}
+			h, n, err := buildState(gctx, st, size, b.cfg.ValueSize, b.cfg.Seed, lsm.Options{})
+			mu.Lock()
+			b.m[size] = &builtState{st: st, h: h, n: n}
+			mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("build %d MiB of state: %w", size>>20, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (b *builtStates) get(size int64) *builtState { return b.m[size] }
+
+func (b *builtStates) step(fn func(context.Context, StatestoreConfig, string, *StatestoreReport, *builtStates) error) func(context.Context, StatestoreConfig, string, *StatestoreReport) error {
+	return func(ctx context.Context, cfg StatestoreConfig, dir string, rep *StatestoreReport) error {
+		return fn(ctx, cfg, dir, rep, b)
+	}
+}
+
+func (b *builtStates) close() {
+	for _, s := range b.m {
+		if s != nil {
+			s.st.Close()
+		}
+	}
 }

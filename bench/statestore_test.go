@@ -38,3 +38,34 @@ func TestRunStatestoreSmall(t *testing.T) {
 		t.Fatalf("recovery %v, rescale read %d bytes of %d", rep.RecoveryFirstRead, rep.RescaleSplitBytes, rep.StateBytes)
 	}
 }
+
+// BenchmarkStatestoreLocal runs the local-tier comparison (random put and
+// get, LSM and Pebble) once per iteration, for profiling:
+//
+//	go test ./bench -run XXX -bench StatestoreLocal -benchtime 1x -cpuprofile cpu.out
+func BenchmarkStatestoreLocal(b *testing.B) {
+	for b.Loop() {
+		rep := &StatestoreReport{}
+		cfg := StatestoreConfig{Dir: b.TempDir(), Quick: true}
+		cfg.ensureDefaults()
+		if err := benchLocal(context.Background(), cfg, cfg.Dir, rep); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(rep.PutOpsLSM, "lsm-put/s")
+		b.ReportMetric(rep.PutOpsPebble, "pebble-put/s")
+		b.ReportMetric(rep.GetOpsLSM, "lsm-get/s")
+		b.ReportMetric(rep.GetOpsPebble, "pebble-get/s")
+	}
+}
+
+// BenchmarkStatestoreQuick runs the whole --quick comparison once per
+// iteration, for profiling.
+func BenchmarkStatestoreQuick(b *testing.B) {
+	for b.Loop() {
+		var out bytes.Buffer
+		if _, err := RunStatestore(context.Background(), StatestoreConfig{Dir: b.TempDir(), Quick: true}, &out); err != nil {
+			b.Fatal(err)
+		}
+		b.Log("\n" + out.String())
+	}
+}
