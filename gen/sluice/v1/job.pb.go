@@ -1859,8 +1859,8 @@ type JoinNode struct {
 	Condition string `protobuf:"bytes,7,opt,name=condition,proto3" json:"condition,omitempty"`
 	// The output columns, as expressions over the joined row. Default: all.
 	Columns []*Column `protobuf:"bytes,8,rep,name=columns,proto3" json:"columns,omitempty"`
-	// How long a regular join keeps a row that nothing has read or written
-	// since (Flink's table.exec.state.ttl). Zero: forever.
+	// How long a regular join keeps a row after it was stored (Flink's
+	// table.exec.state.ttl; reads do not extend it). Zero: forever.
 	StateTtl      *durationpb.Duration `protobuf:"bytes,9,opt,name=state_ttl,json=stateTtl,proto3" json:"state_ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
