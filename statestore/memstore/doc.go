@@ -15,6 +15,14 @@
 // exclusive lock briefly. MultiGet calls found after releasing the lock, so
 // found may call back into the store.
 //
+// # Batches
+//
+// Apply sorts each run of puts and deletes of a batch by key (a later op on
+// a key still wins; delete-ranges keep their place) and applies it with a
+// B-tree path hint, and MultiGet looks its keys up in key order the same
+// way, so the thousands of keys an operator reads and writes per batch
+// share their search paths.
+//
 // # Expiry
 //
 // Entries carry their expiry and are hidden from reads once the Options.Clock

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -290,15 +291,25 @@ func (s *store) MultiGet(ctx context.Context, keys [][]byte, found func(i int, v
 		v []byte
 	}
 	hits := make([]hit, 0, len(keys))
+	// Look the keys up in key order with a path hint: neighbouring keys
+	// share most of their path, so each search starts where the last one
+	// ended and walks nodes that are already in cache.
+	order := sortedOrder(keys)
+	var hint btree.PathHint
 	now := s.clock.Now().UnixNano()
 	s.mu.RLock()
 	if s.mu.closed {
 		s.mu.RUnlock()
 		return s.errClosed("multiget")
 	}
-	for i, k := range keys {
-		if v, ok := s.lookupLocked(k, now); ok {
-			hits = append(hits, hit{i, v})
+	t := s.mu.tree
+	for _, i := range order {
+		k := keys[i]
+		if !s.owned.ContainsKey(k) {
+			continue
+		}
+		if e, ok := t.GetHint(entry{key: k}, &hint); ok && !statestore.Expired(e.expiry, now) {
+			hits = append(hits, hit{int(i), e.value})
 		}
 	}
 	s.mu.RUnlock()
@@ -328,53 +339,86 @@ func (s *store) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 		return s.errClosed("apply")
 	}
 	t := s.mu.tree
-	r := b.Reader()
-	for {
-		op, ok := r.Next()
-		if !ok {
-			break
+	var hint btree.PathHint
+	ops := decodeBatch(b)
+	defer putOps(ops)
+	for seg := ops.ops; len(seg) > 0; {
+		// A run of puts and deletes is applied in key order (stable, so a
+		// later op on a key still wins) with a path hint; delete-ranges
+		// split the runs and keep their place.
+		n := 0
+		for n < len(seg) && seg[n].Kind != statestore.OpDeleteRange {
+			n++
 		}
-		switch op.Kind {
-		case statestore.OpPut:
-			buf := make([]byte, len(op.Key)+len(op.Value))
-			copy(buf, op.Key)
-			copy(buf[len(op.Key):], op.Value)
-			if prev, ok := t.Set(entry{key: buf[:len(op.Key):len(op.Key)], value: buf[len(op.Key):], expiry: op.Expiry}); ok {
-				s.mu.liveBytes -= entrySize(prev)
+		run := seg[:n]
+		if len(run) > 1 {
+			// Sort by key, then by position: a later op on a key still
+			// wins. (An unstable sort of op structs with the position as
+			// tie-break moves less than a stable sort.)
+			idx := slices.Grow(ops.idx[:0], len(run))[:len(run)]
+			for i := range idx {
+				idx[i] = int32(i)
 			}
-			s.mu.liveBytes += int64(len(buf))
-			puts++
-			written += int64(len(buf))
-		case statestore.OpDelete:
-			if prev, ok := t.Delete(entry{key: op.Key}); ok {
-				s.mu.liveBytes -= entrySize(prev)
-			}
-			dels++
-			written += int64(len(op.Key))
-		case statestore.OpDeleteRange:
-			start, end := op.Key, op.End
-			if bytes.Compare(start, lo) < 0 {
-				start = lo
-			}
-			if bytes.Compare(end, hi) > 0 {
-				end = hi
-			}
-			var doomed [][]byte
-			t.Ascend(entry{key: start}, func(e entry) bool {
-				if bytes.Compare(e.key, end) >= 0 {
-					return false
+			slices.SortFunc(idx, func(a, b int32) int {
+				if c := bytes.Compare(run[a].Key, run[b].Key); c != 0 {
+					return c
 				}
-				doomed = append(doomed, e.key)
-				return true
+				return int(a - b)
 			})
-			for _, k := range doomed {
-				if prev, ok := t.Delete(entry{key: k}); ok {
+			sorted := slices.Grow(ops.sorted[:0], len(run))
+			for _, i := range idx {
+				sorted = append(sorted, run[i])
+			}
+			ops.idx, ops.sorted, run = idx, sorted, sorted
+		}
+		for _, op := range run {
+			switch op.Kind {
+			case statestore.OpPut:
+				buf := make([]byte, len(op.Key)+len(op.Value))
+				copy(buf, op.Key)
+				copy(buf[len(op.Key):], op.Value)
+				if prev, ok := t.SetHint(entry{key: buf[:len(op.Key):len(op.Key)], value: buf[len(op.Key):], expiry: op.Expiry}, &hint); ok {
 					s.mu.liveBytes -= entrySize(prev)
 				}
+				s.mu.liveBytes += int64(len(buf))
+				puts++
+				written += int64(len(buf))
+			case statestore.OpDelete:
+				if prev, ok := t.DeleteHint(entry{key: op.Key}, &hint); ok {
+					s.mu.liveBytes -= entrySize(prev)
+				}
+				dels++
+				written += int64(len(op.Key))
 			}
-			ranges++
-			written += int64(len(op.Key) + len(op.End))
 		}
+		seg = seg[n:]
+		if len(seg) == 0 {
+			break
+		}
+		op := seg[0]
+		seg = seg[1:]
+		start, end := op.Key, op.End
+		if bytes.Compare(start, lo) < 0 {
+			start = lo
+		}
+		if bytes.Compare(end, hi) > 0 {
+			end = hi
+		}
+		var doomed [][]byte
+		t.Ascend(entry{key: start}, func(e entry) bool {
+			if bytes.Compare(e.key, end) >= 0 {
+				return false
+			}
+			doomed = append(doomed, e.key)
+			return true
+		})
+		for _, k := range doomed {
+			if prev, ok := t.Delete(entry{key: k}); ok {
+				s.mu.liveBytes -= entrySize(prev)
+			}
+		}
+		ranges++
+		written += int64(len(op.Key) + len(op.End))
 	}
 	s.m.batches.Add(1)
 	s.m.puts.Add(puts)
@@ -528,4 +572,44 @@ func (i *iterator) Close() error {
 		i.it.Release()
 	}
 	return nil
+}
+
+// batchOps is decoded-batch scratch, pooled.
+type batchOps struct {
+	ops, sorted []statestore.Op
+	idx         []int32
+}
+
+var opsPool = sync.Pool{New: func() any { return new(batchOps) }}
+
+// decodeBatch decodes b's operations into pooled scratch; the ops alias b.
+func decodeBatch(b *statestore.WriteBatch) *batchOps {
+	ops := opsPool.Get().(*batchOps)
+	ops.ops = slices.Grow(ops.ops[:0], b.Len())
+	r := b.Reader()
+	for {
+		op, ok := r.Next()
+		if !ok {
+			return ops
+		}
+		ops.ops = append(ops.ops, op)
+	}
+}
+
+func putOps(ops *batchOps) {
+	// Drop references to the batch's buffer.
+	clear(ops.ops)
+	clear(ops.sorted[:cap(ops.sorted)])
+	ops.ops, ops.sorted = ops.ops[:0], ops.sorted[:0]
+	opsPool.Put(ops)
+}
+
+// sortedOrder returns the indexes of keys in key order.
+func sortedOrder(keys [][]byte) []int32 {
+	order := make([]int32, len(keys))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(keys[a], keys[b]) })
+	return order
 }

@@ -3,6 +3,7 @@ package memstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -652,4 +653,68 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1024), "ns/put")
+}
+
+// benchState is a store of n keys (hash-ordered, as operators write them)
+// and a batch of 4096 of those keys in random order.
+func benchState(b *testing.B, n int) (statestore.Store, [][]byte) {
+	ctx := context.Background()
+	s, _ := NewRegistry(Options{}).Open(ctx, statestore.ShardOptions{Name: "bench"}, nil, statestore.FullKeyGroupRange(256))
+	b.Cleanup(func() { s.Close() })
+	mk := func(i int) []byte {
+		h := uint64(i) * 0x9e3779b97f4a7c15
+		return binary.BigEndian.AppendUint64(statestore.AppendKeyGroup(nil, uint16(h>>56)), h)
+	}
+	var wb statestore.WriteBatch
+	for i := range n {
+		wb.Put(mk(i), make([]byte, 64))
+		if wb.Len() == 4096 || i == n-1 {
+			if err := s.Apply(ctx, &wb); err != nil {
+				b.Fatal(err)
+			}
+			wb.Reset()
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := make([][]byte, 4096)
+	for i := range keys {
+		keys[i] = mk(rng.IntN(n))
+	}
+	return s, keys
+}
+
+// BenchmarkMultiGet4096 looks up 4096 random present keys per call in a
+// store of 200k keys, as the aggregate and window operators do per batch.
+func BenchmarkMultiGet4096(b *testing.B) {
+	s, keys := benchState(b, 200_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		_ = s.MultiGet(ctx, keys, func(int, []byte) { n++ })
+		if n != len(keys) {
+			b.Fatalf("found %d of %d", n, len(keys))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(keys)), "ns/key")
+}
+
+// BenchmarkApply4096 applies batches of 4096 puts of random existing keys
+// to a store of 200k keys, as the aggregate and window operators do.
+func BenchmarkApply4096(b *testing.B) {
+	s, keys := benchState(b, 200_000)
+	ctx := context.Background()
+	val := make([]byte, 64)
+	var wb statestore.WriteBatch
+	b.ReportAllocs()
+	for b.Loop() {
+		wb.Reset()
+		for _, k := range keys {
+			wb.Put(k, val)
+		}
+		if err := s.Apply(ctx, &wb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(keys)), "ns/put")
 }
