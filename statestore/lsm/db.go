@@ -770,12 +770,6 @@ func (d *DB) setBGErr(err error) {
 	d.mu.Unlock()
 }
 
-func (d *DB) clearBGErr() {
-	d.mu.Lock()
-	d.mu.bgErr = nil
-	d.mu.Unlock()
-}
-
 func (d *DB) handleName(name string) string {
 	if d.opts.URL == "" {
 		return name

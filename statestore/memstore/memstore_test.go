@@ -137,7 +137,6 @@ func (h *harness) applyBatch(sh shard) {
 	pending := model{}
 	deleted := map[string]bool{}
 	type rangeDel struct{ lo, hi []byte }
-	var rangeDels []rangeDel
 	type step struct {
 		put   bool
 		key   string
@@ -171,7 +170,6 @@ func (h *harness) applyBatch(sh shard) {
 			}
 			b.DeleteRange(lo, hi)
 			rd := rangeDel{lo, hi}
-			rangeDels = append(rangeDels, rd)
 			steps = append(steps, step{rd: &rd})
 		case 9:
 			if h.rng.IntN(4) == 0 && sh.owned.Len() < numKeyGroups {
