@@ -286,15 +286,15 @@ func (s *store) MultiGet(ctx context.Context, keys [][]byte, found func(i int, v
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	type hit struct {
-		i int
-		v []byte
-	}
-	hits := make([]hit, 0, len(keys))
+	sc := multiGetScratchPool.Get().(*multiGetScratch)
+	defer multiGetScratchPool.Put(sc)
+	hits := sc.hits[:0]
+	defer func() { clear(hits); sc.hits = hits[:0] }() // drop value references
 	// Look the keys up in key order with a path hint: neighbouring keys
 	// share most of their path, so each search starts where the last one
 	// ended and walks nodes that are already in cache.
-	order := sortedOrder(keys)
+	sc.order = sortedOrder(keys, sc.order)
+	order := sc.order
 	var hint btree.PathHint
 	now := s.clock.Now().UnixNano()
 	s.mu.RLock()
@@ -605,8 +605,24 @@ func putOps(ops *batchOps) {
 }
 
 // sortedOrder returns the indexes of keys in key order.
-func sortedOrder(keys [][]byte) []int32 {
-	order := make([]int32, len(keys))
+// hit is a key of a MultiGet that was found.
+type hit struct {
+	i int
+	v []byte
+}
+
+// multiGetScratch is the per-call scratch of MultiGet, pooled so that the
+// batch read path does not allocate.
+type multiGetScratch struct {
+	hits  []hit
+	order []int32
+}
+
+var multiGetScratchPool = sync.Pool{New: func() any { return new(multiGetScratch) }}
+
+// sortedOrder returns the indices of keys in key order, reusing dst.
+func sortedOrder(keys [][]byte, dst []int32) []int32 {
+	order := slices.Grow(dst[:0], len(keys))[:len(keys)]
 	for i := range order {
 		order[i] = int32(i)
 	}
