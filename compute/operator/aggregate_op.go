@@ -51,10 +51,7 @@ type aggOperator struct {
 	enc      *state.KeyEncoder
 
 	// per-batch scratch, reused
-	keyCols  []arrow.Array
-	kb, ukb  state.KeyBatch
-	groups   aggByteSet
-	rowGroup []int32
+	kg       keyGrouper
 	sign     []int64
 	old, cur []aggSlot // G*len(aggs), group-major
 	oldRows  []int64
@@ -143,7 +140,7 @@ func (o *aggOperator) Open(ctx context.Context, oc *compute.OperatorContext) err
 	if o.enc, err = state.NewKeyEncoder(o.p.keyTypes, oc.MaxParallelism); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	o.keyCols = make([]arrow.Array, len(o.p.keys))
+	o.kg = newKeyGrouper(o.enc, len(o.p.keys))
 	o.foundFn = o.found
 	o.dFnd = func(i int, _ []byte) { o.dfound[i] = true }
 	o.outOps = changelog.NewOpBuilder(o.mem)
@@ -228,24 +225,10 @@ func (o *aggOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBat
 	}
 
 	// Group the rows by key.
-	for k, idx := range p.keys {
-		o.keyCols[k] = b.Column(idx)
-	}
-	o.kb.Reset()
-	if err := o.enc.Encode(o.keyCols, &o.kb); err != nil {
+	G, err := o.kg.group(b, p.keys)
+	if err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	o.groups.reset(min(n, 1<<16))
-	o.ukb.Reset()
-	o.rowGroup = aggGrow(o.rowGroup, n)
-	for i := range n {
-		g, added := o.groups.add(o.kb.Key(i))
-		if added {
-			o.ukb.Append(o.kb.At(i))
-		}
-		o.rowGroup[i] = g
-	}
-	G := o.groups.len()
 	o.old = aggGrowSlots(o.old, G*nA)
 	o.cur = aggGrowSlots(o.cur, G*nA)
 	o.oldRows = aggGrow(o.oldRows, G)
@@ -256,7 +239,7 @@ func (o *aggOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBat
 
 	// One MultiGet for the accumulators of every key of the batch.
 	o.stateErr = nil
-	if err := o.acc.MultiGet(ctx, &o.ukb, state.Namespaces{}, o.foundFn); err != nil {
+	if err := o.acc.MultiGet(ctx, &o.kg.ukb, state.Namespaces{}, o.foundFn); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
 	if o.stateErr != nil {
@@ -271,11 +254,11 @@ func (o *aggOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBat
 		o.dropOrphanRetractions(n, G)
 	}
 	if p.updating {
-		for i, g := range o.rowGroup[:n] {
+		for i, g := range o.kg.rowGroup[:n] {
 			o.curRows[g] += o.sign[i]
 		}
 	} else {
-		for _, g := range o.rowGroup[:n] {
+		for _, g := range o.kg.rowGroup[:n] {
 			o.curRows[g]++
 		}
 	}
@@ -313,7 +296,7 @@ func (o *aggOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBat
 func (o *aggOperator) dropOrphanRetractions(n, G int) {
 	o.run = aggGrow(o.run, G)
 	copy(o.run, o.oldRows[:G])
-	for i, g := range o.rowGroup[:n] {
+	for i, g := range o.kg.rowGroup[:n] {
 		if o.sign[i] < 0 && o.run[g] <= 0 {
 			o.sign[i] = 0
 			o.metrics.RetractionsIgnored++
@@ -354,7 +337,7 @@ func aggInt64Values(col arrow.Array) []int64 {
 func (o *aggOperator) fold(a int, col arrow.Array) {
 	spec := &o.p.aggs[a]
 	nA := len(o.p.aggs)
-	rg := o.rowGroup[:o.kbLen()]
+	rg := o.kg.rowGroup[:o.kbLen()]
 	sign := o.sign
 	signed := len(sign) > 0
 	nulls := col != nil && col.NullN() > 0
@@ -484,7 +467,7 @@ func (o *aggOperator) fold(a int, col arrow.Array) {
 	}
 }
 
-func (o *aggOperator) kbLen() int { return o.kb.Len() }
+func (o *aggOperator) kbLen() int { return o.kg.kb.Len() }
 
 // aggFloatLess orders float64s with NaN above everything (as compute/window).
 func aggFloatLess(a, b float64) bool { return a < b || (!math.IsNaN(a) && math.IsNaN(b)) }
@@ -507,7 +490,7 @@ func aggCanonicalFloat(x float64) uint64 {
 func (o *aggOperator) foldDistinct(ctx context.Context, b arrow.RecordBatch) error {
 	p := o.p
 	nA := len(p.aggs)
-	n := o.kb.Len()
+	n := o.kg.kb.Len()
 	o.dset.reset(min(n*p.distinct, 1<<16))
 	o.dkb.Reset()
 	o.dreq = o.dreq[:0]
@@ -532,7 +515,7 @@ func (o *aggOperator) foldDistinct(ctx context.Context, b arrow.RecordBatch) err
 			strs = col.(*array.String)
 		}
 		nulls := col.NullN() > 0
-		for i, g := range o.rowGroup[:n] {
+		for i, g := range o.kg.rowGroup[:n] {
 			if nulls && col.IsNull(i) {
 				continue
 			}
@@ -549,7 +532,7 @@ func (o *aggOperator) foldDistinct(ctx context.Context, b arrow.RecordBatch) err
 			}
 			o.scratch = k
 			if _, added := o.dset.add(k); added {
-				o.dkb.Append(o.ukb.At(int(g)))
+				o.dkb.Append(o.kg.ukb.At(int(g)))
 				o.dreq = append(o.dreq, g*int32(nA)+int32(a))
 			}
 		}
@@ -588,18 +571,18 @@ func (o *aggOperator) foldDistinct(ctx context.Context, b arrow.RecordBatch) err
 func (o *aggOperator) emit(ctx context.Context, out compute.Emitter) error {
 	p := o.p
 	nA := len(p.aggs)
-	G := o.groups.len()
+	G := o.kg.groups.len()
 	o.outKeys = o.outKeys[:0]
 	o.outOps.Reserve(2 * G)
 	appendRow := func(op changelog.Op, g int, slots []aggSlot) {
 		o.outOps.Append(op)
-		o.outKeys = append(o.outKeys, o.ukb.Key(g))
+		o.outKeys = append(o.outKeys, o.kg.ukb.Key(g))
 		for a := range p.aggs {
 			appendAggResult(o.outAggs[a], &p.aggs[a], &slots[a])
 		}
 	}
 	for g := range G {
-		k := o.ukb.At(g)
+		k := o.kg.ukb.At(g)
 		old, cur := o.old[g*nA:(g+1)*nA], o.cur[g*nA:(g+1)*nA]
 		rows := o.curRows[g]
 		switch {

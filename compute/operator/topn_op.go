@@ -41,14 +41,13 @@ type topnOperator struct {
 	enc    *state.KeyEncoder // partition keys
 	rowEnc *state.KeyEncoder // whole rows
 
-	keyCols, allCols []arrow.Array
-	kb, rkb, ukb     state.KeyBatch
-	groups           aggByteSet
-	rowGroup         []int32
-	byGroup          []int32 // row indices grouped by partition, arrival order kept
-	groupOff         []int32
-	sk               []byte
-	skOff            []int32
+	kg       keyGrouper
+	allCols  []arrow.Array
+	rkb      state.KeyBatch
+	byGroup  []int32 // row indices grouped by partition, arrival order kept
+	groupOff []int32
+	sk       []byte
+	skOff    []int32
 
 	arena   []byte
 	stored  [][2]int32 // per group: arena offset and length of its stored value; -1 = none
@@ -118,7 +117,7 @@ func (o *topnOperator) Open(ctx context.Context, oc *compute.OperatorContext) er
 	if o.rowEnc, err = state.NewKeyEncoder(types, oc.MaxParallelism); err != nil {
 		return fmt.Errorf("top_n: %w", err)
 	}
-	o.keyCols = make([]arrow.Array, len(o.p.keys))
+	o.kg = newKeyGrouper(o.enc, len(o.p.keys))
 	o.foundFn = func(g int, v []byte) {
 		o.stored[g] = [2]int32{int32(len(o.arena)), int32(len(v))}
 		o.arena = append(o.arena, v...)
@@ -158,28 +157,14 @@ func (o *topnOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBa
 		return nil
 	}
 	p := o.p
-	for k, idx := range p.keys {
-		o.keyCols[k] = b.Column(idx)
-	}
-	o.kb.Reset()
-	if err := o.enc.Encode(o.keyCols, &o.kb); err != nil {
+	G, err := o.kg.group(b, p.keys)
+	if err != nil {
 		return fmt.Errorf("top_n: %w", err)
 	}
-	o.groups.reset(min(n, 1<<16))
-	o.ukb.Reset()
-	o.rowGroup = aggGrow(o.rowGroup, n)
-	for i := range n {
-		g, added := o.groups.add(o.kb.Key(i))
-		if added {
-			o.ukb.Append(o.kb.At(i))
-		}
-		o.rowGroup[i] = g
-	}
-	G := o.groups.len()
 	// Rows by group, in arrival order (counting sort).
 	o.groupOff = aggGrow(o.groupOff, G+1)
 	clear(o.groupOff)
-	for _, g := range o.rowGroup[:n] {
+	for _, g := range o.kg.rowGroup[:n] {
 		o.groupOff[g+1]++
 	}
 	for g := range G {
@@ -188,7 +173,7 @@ func (o *topnOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBa
 	o.byGroup = aggGrow(o.byGroup, n)
 	fill := aggGrow(o.skOff, G) // reuse skOff as a cursor for a moment
 	copy(fill, o.groupOff[:G])
-	for i, g := range o.rowGroup[:n] {
+	for i, g := range o.kg.rowGroup[:n] {
 		o.byGroup[fill[g]] = int32(i)
 		fill[g]++
 	}
@@ -221,7 +206,7 @@ func (o *topnOperator) ProcessBatch(ctx context.Context, _ int, b arrow.RecordBa
 	for g := range o.stored {
 		o.stored[g] = [2]int32{-1, 0}
 	}
-	if err := o.top.MultiGet(ctx, &o.ukb, state.Namespaces{}, o.foundFn); err != nil {
+	if err := o.top.MultiGet(ctx, &o.kg.ukb, state.Namespaces{}, o.foundFn); err != nil {
 		return fmt.Errorf("top_n: %w", err)
 	}
 
@@ -295,7 +280,7 @@ func (o *topnOperator) processGroup(g int) error {
 		o.encBuf = binary.AppendUvarint(o.encBuf, uint64(len(e.row)))
 		o.encBuf = append(o.encBuf, e.row...)
 	}
-	o.top.Put(o.ukb.At(g), nil, o.encBuf)
+	o.top.Put(o.kg.ukb.At(g), nil, o.encBuf)
 	return nil
 }
 
