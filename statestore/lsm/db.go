@@ -607,7 +607,7 @@ func (d *DB) stallLocked(ctx context.Context) error {
 	var start time.Time
 	defer func() {
 		if stalled {
-			d.m.stallNanos.Add(int64(time.Since(start)))
+			d.m.stallNanos.Add(int64(d.opts.Clock.Now().Sub(start)))
 		}
 	}()
 	for {
@@ -634,7 +634,7 @@ func (d *DB) stallLocked(ctx context.Context) error {
 		}
 		if !stalled {
 			stalled = true
-			start = time.Now()
+			start = d.opts.Clock.Now()
 			d.m.stalls.Add(1)
 			d.signal(d.flushCh)
 			d.signal(d.compactCh)
@@ -660,7 +660,7 @@ func (d *DB) Checkpoint(ctx context.Context, id uint64) (statestore.Pending, err
 		return nil, fmt.Errorf("lsm: checkpoint on shard %q: id %d is not above the previous id %d", d.shard.Name, id, d.mu.lastCkpt)
 	}
 	d.mu.hasCkpt, d.mu.lastCkpt = true, id
-	pc := &pendingCheckpoint{id: id, p: statestore.NewPromise(), started: time.Now()}
+	pc := &pendingCheckpoint{id: id, p: statestore.NewPromise(), started: d.opts.Clock.Now()}
 	seq := d.seq.Load()
 	switch {
 	case !d.mu.mem.Empty():

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/sluicedata/sluice/statestore"
 	"github.com/sluicedata/sluice/statestore/manifest"
@@ -242,7 +241,7 @@ func (d *DB) publish(c *pendingCheckpoint, v *manifest.Version, seq uint64) {
 	h := statestore.Handle{Backend: Backend, URL: d.handleName(name), Shard: d.shard.Name, Checkpoint: c.id, KeyGroups: d.owned, Data: []byte(name)}
 	// Metrics first, so a waiter that wakes up sees them.
 	d.m.lastCkptBytes.Store(bytesUp)
-	d.m.lastCkptNanos.Store(int64(time.Since(c.started)))
+	d.m.lastCkptNanos.Store(int64(d.opts.Clock.Now().Sub(c.started)))
 	d.m.ckptCompleted.Add(1)
 	c.p.Resolve(h, nil)
 }
