@@ -458,7 +458,29 @@ func (s *store) Scan(ctx context.Context, lower, upper []byte) (statestore.Itera
 	if upper != nil && bytes.Compare(upper, hi) < 0 {
 		hi = bytes.Clone(upper)
 	}
-	return &iterator{it: t.Iter(), lower: lo, upper: hi, now: s.clock.Now().UnixNano()}, nil
+	return &iterator{s: s, it: t.Iter(), lower: lo, upper: hi, now: s.clock.Now().UnixNano()}, nil
+}
+
+// purgeExpired deletes entries that a scan skipped as expired, unless they
+// have been rewritten since. Expired entries are invisible anyway; this frees
+// their memory, so that a sweep over the key space (compute/state's Sweep)
+// reclaims them even though it cannot see them.
+func (s *store) purgeExpired(skipped []entry, now int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return
+	}
+	var hint btree.PathHint
+	for _, e := range skipped {
+		cur, ok := s.mu.tree.GetHint(entry{key: e.key}, &hint)
+		if !ok || cur.expiry != e.expiry || !statestore.Expired(cur.expiry, now) {
+			continue
+		}
+		if prev, ok := s.mu.tree.DeleteHint(entry{key: e.key}, &hint); ok {
+			s.mu.liveBytes -= entrySize(prev)
+		}
+	}
 }
 
 // Checkpoint implements statestore.Store. The snapshot is taken and
@@ -515,6 +537,8 @@ func (s *store) Close() error {
 
 // iterator walks a private copy-on-write copy of a store's tree.
 type iterator struct {
+	s            *store
+	skipped      []entry // expired entries passed over, purged on Close
 	it           btree.IterG[entry]
 	lower, upper []byte
 	now          int64
@@ -535,6 +559,9 @@ func (i *iterator) settle(ok bool) bool {
 		if !statestore.Expired(e.expiry, i.now) {
 			i.cur, i.valid = e, true
 			return true
+		}
+		if len(i.skipped) < maxPurgePerScan {
+			i.skipped = append(i.skipped, e)
 		}
 		ok = i.it.Next()
 	}
@@ -566,10 +593,17 @@ func (i *iterator) Key() []byte   { return i.cur.key }
 func (i *iterator) Value() []byte { return i.cur.value }
 func (i *iterator) Error() error  { return nil }
 
+// maxPurgePerScan bounds the expired entries one scan collects for purging.
+const maxPurgePerScan = 1 << 16
+
 func (i *iterator) Close() error {
 	if !i.closed {
 		i.closed, i.valid = true, false
 		i.it.Release()
+		if len(i.skipped) > 0 {
+			i.s.purgeExpired(i.skipped, i.now)
+			i.skipped = nil
+		}
 	}
 	return nil
 }
