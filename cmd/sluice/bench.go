@@ -48,6 +48,7 @@ func newBenchStatestoreCmd() *cobra.Command {
 	f.IntVar(&cfg.Keys, "keys", 0, "working set of the put/get comparison (default 1,000,000; quick 200,000)")
 	f.Int64Var(&cfg.StateBytes, "state-bytes", 0, "state size for checkpoint and rescale (default 1 GiB; quick 64 MiB)")
 	f.DurationVar(&cfg.RemoteLatency, "remote-latency", 0, "latency injected per object-store request (default 20ms)")
+	f.Int64SliceVar(&cfg.RecoverySizes, "recovery-sizes", nil, "state sizes in bytes whose recovery is timed (default 1 GiB,10 GiB; quick 16 MiB,64 MiB)")
 	f.StringVar(&report, "report", "", "write a JSON report to this path")
 	return cmd
 }
