@@ -14,8 +14,6 @@ package operator_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,33 +27,7 @@ import (
 )
 
 func TestWindowGenericTrace(t *testing.T) {
-	scripts, err := filepath.Glob("testdata/window/generic/*.script")
-	if err != nil || len(scripts) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, path := range scripts {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := runGenericTrace(t, string(data))
-			golden := strings.TrimSuffix(path, ".script") + ".golden"
-			if *rewrite {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -rewrite)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("trace differs from %s:\n%s", golden, got)
-			}
-		})
-	}
+	runGoldenScripts(t, "testdata/window/generic/*.script", runGenericTrace)
 }
 
 func runGenericTrace(t *testing.T, script string) string {

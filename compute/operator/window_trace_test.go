@@ -30,8 +30,12 @@ import (
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the golden files of data-driven tests")
 
-func TestWindowTrace(t *testing.T) {
-	scripts, err := filepath.Glob("testdata/window/*.script")
+func TestWindowTrace(t *testing.T) { runGoldenScripts(t, "testdata/window/*.script", runTrace) }
+
+// runGoldenScripts runs every script matching glob through run and compares
+// the trace with the script's .golden file (rewritten with -rewrite).
+func runGoldenScripts(t *testing.T, glob string, run func(*testing.T, string) string) {
+	scripts, err := filepath.Glob(glob)
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("no scripts: %v", err)
 	}
@@ -41,7 +45,7 @@ func TestWindowTrace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := runTrace(t, string(data))
+			got := run(t, string(data))
 			golden := strings.TrimSuffix(path, ".script") + ".golden"
 			if *rewrite {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
