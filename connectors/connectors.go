@@ -92,6 +92,10 @@ type SplitReader interface {
 type SinkContext struct {
 	// Job is the job's name.
 	Job string
+	// Attempt increases every time the job (re)starts, also across
+	// processes. Transactional writers put it in the names of what they
+	// write, so two attempts never write the same object.
+	Attempt uint64
 	// Subtask is this writer's index in [0, Parallelism).
 	Subtask, Parallelism int
 	// Schema is the schema of every batch written.

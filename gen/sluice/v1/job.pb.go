@@ -38,7 +38,16 @@ type JobSpec struct {
 	// The graph. Every node names its inputs by id; sources have none.
 	Nodes []*Node `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	// Runtime tuning.
-	Runtime       *RuntimeOptions `protobuf:"bytes,5,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	Runtime *RuntimeOptions `protobuf:"bytes,5,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// Where keyed state lives. Default: the LSM on a local folder
+	// (file://./state), which survives a restart.
+	State *StateBackend `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// Checkpointing. Without it (or with a zero interval) the job takes no
+	// periodic checkpoints: a failure restarts it from the beginning, or from
+	// the savepoint it started from.
+	Checkpoints *CheckpointConfig `protobuf:"bytes,7,opt,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// What to do when the job fails. Default: no restart.
+	Restart       *RestartStrategy `protobuf:"bytes,8,opt,name=restart,proto3" json:"restart,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -108,6 +117,686 @@ func (x *JobSpec) GetRuntime() *RuntimeOptions {
 	return nil
 }
 
+func (x *JobSpec) GetState() *StateBackend {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *JobSpec) GetCheckpoints() *CheckpointConfig {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+func (x *JobSpec) GetRestart() *RestartStrategy {
+	if x != nil {
+		return x.Restart
+	}
+	return nil
+}
+
+// StateBackend chooses where stateful operators keep their state.
+type StateBackend struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Backend:
+	//
+	//	*StateBackend_Memory
+	//	*StateBackend_Lsm
+	Backend       isStateBackend_Backend `protobuf_oneof:"backend"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateBackend) Reset() {
+	*x = StateBackend{}
+	mi := &file_sluice_v1_job_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateBackend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateBackend) ProtoMessage() {}
+
+func (x *StateBackend) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateBackend.ProtoReflect.Descriptor instead.
+func (*StateBackend) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StateBackend) GetBackend() isStateBackend_Backend {
+	if x != nil {
+		return x.Backend
+	}
+	return nil
+}
+
+func (x *StateBackend) GetMemory() *MemoryBackend {
+	if x != nil {
+		if x, ok := x.Backend.(*StateBackend_Memory); ok {
+			return x.Memory
+		}
+	}
+	return nil
+}
+
+func (x *StateBackend) GetLsm() *LsmBackend {
+	if x != nil {
+		if x, ok := x.Backend.(*StateBackend_Lsm); ok {
+			return x.Lsm
+		}
+	}
+	return nil
+}
+
+type isStateBackend_Backend interface {
+	isStateBackend_Backend()
+}
+
+type StateBackend_Memory struct {
+	// In memory: fastest, lost on a crash, never checkpointed durably.
+	Memory *MemoryBackend `protobuf:"bytes,1,opt,name=memory,proto3,oneof"`
+}
+
+type StateBackend_Lsm struct {
+	// The tiered LSM over object storage: durable, incremental checkpoints.
+	Lsm *LsmBackend `protobuf:"bytes,2,opt,name=lsm,proto3,oneof"`
+}
+
+func (*StateBackend_Memory) isStateBackend_Backend() {}
+
+func (*StateBackend_Lsm) isStateBackend_Backend() {}
+
+// MemoryBackend keeps state in memory.
+type MemoryBackend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemoryBackend) Reset() {
+	*x = MemoryBackend{}
+	mi := &file_sluice_v1_job_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemoryBackend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemoryBackend) ProtoMessage() {}
+
+func (x *MemoryBackend) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemoryBackend.ProtoReflect.Descriptor instead.
+func (*MemoryBackend) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{2}
+}
+
+// LsmBackend keeps state in Sluice's tiered LSM tree.
+type LsmBackend struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Object storage for tables, manifests and checkpoint metadata:
+	// file:///path, s3://bucket?..., azblob://container?... A relative
+	// file:// path (file://./state) is relative to the working directory.
+	// The job's objects go under <url>/<job name>/. Required.
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// Local folder for the disk cache tier. Default: none (memory cache and
+	// range reads only).
+	CacheDir string `protobuf:"bytes,2,opt,name=cache_dir,json=cacheDir,proto3" json:"cache_dir,omitempty"`
+	// Bytes of the local disk cache. Default 1 GiB when cache_dir is set.
+	CacheBytes int64 `protobuf:"varint,3,opt,name=cache_bytes,json=cacheBytes,proto3" json:"cache_bytes,omitempty"`
+	// Bytes of the in-memory block cache, shared by the job's shards.
+	// Default 256 MiB.
+	BlockCacheBytes int64 `protobuf:"varint,4,opt,name=block_cache_bytes,json=blockCacheBytes,proto3" json:"block_cache_bytes,omitempty"`
+	// Bytes of one memtable. Default 16 MiB.
+	MemtableBytes int64 `protobuf:"varint,5,opt,name=memtable_bytes,json=memtableBytes,proto3" json:"memtable_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LsmBackend) Reset() {
+	*x = LsmBackend{}
+	mi := &file_sluice_v1_job_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LsmBackend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LsmBackend) ProtoMessage() {}
+
+func (x *LsmBackend) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LsmBackend.ProtoReflect.Descriptor instead.
+func (*LsmBackend) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LsmBackend) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *LsmBackend) GetCacheDir() string {
+	if x != nil {
+		return x.CacheDir
+	}
+	return ""
+}
+
+func (x *LsmBackend) GetCacheBytes() int64 {
+	if x != nil {
+		return x.CacheBytes
+	}
+	return 0
+}
+
+func (x *LsmBackend) GetBlockCacheBytes() int64 {
+	if x != nil {
+		return x.BlockCacheBytes
+	}
+	return 0
+}
+
+func (x *LsmBackend) GetMemtableBytes() int64 {
+	if x != nil {
+		return x.MemtableBytes
+	}
+	return 0
+}
+
+// CheckpointConfig is the job's checkpoint policy.
+type CheckpointConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Time between the triggers of periodic checkpoints. Required; at least 10ms.
+	Interval *durationpb.Duration `protobuf:"bytes,1,opt,name=interval,proto3" json:"interval,omitempty"`
+	// A checkpoint that has not completed this long after its trigger is
+	// aborted. Default 10m.
+	Timeout *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Least time between the end of one checkpoint and the start of the
+	// next. Default 0.
+	MinPause *durationpb.Duration `protobuf:"bytes,3,opt,name=min_pause,json=minPause,proto3" json:"min_pause,omitempty"`
+	// Checkpoints in flight at once. Default 1.
+	MaxConcurrent int32 `protobuf:"varint,4,opt,name=max_concurrent,json=maxConcurrent,proto3" json:"max_concurrent,omitempty"`
+	// Checkpoints in a row that may fail without failing the job. Default 0.
+	TolerableFailures int32 `protobuf:"varint,5,opt,name=tolerable_failures,json=tolerableFailures,proto3" json:"tolerable_failures,omitempty"`
+	// Completed checkpoints kept. Default 1.
+	Retained      int32 `protobuf:"varint,6,opt,name=retained,proto3" json:"retained,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointConfig) Reset() {
+	*x = CheckpointConfig{}
+	mi := &file_sluice_v1_job_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointConfig) ProtoMessage() {}
+
+func (x *CheckpointConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointConfig.ProtoReflect.Descriptor instead.
+func (*CheckpointConfig) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CheckpointConfig) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *CheckpointConfig) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *CheckpointConfig) GetMinPause() *durationpb.Duration {
+	if x != nil {
+		return x.MinPause
+	}
+	return nil
+}
+
+func (x *CheckpointConfig) GetMaxConcurrent() int32 {
+	if x != nil {
+		return x.MaxConcurrent
+	}
+	return 0
+}
+
+func (x *CheckpointConfig) GetTolerableFailures() int32 {
+	if x != nil {
+		return x.TolerableFailures
+	}
+	return 0
+}
+
+func (x *CheckpointConfig) GetRetained() int32 {
+	if x != nil {
+		return x.Retained
+	}
+	return 0
+}
+
+// RestartStrategy says whether and when a failed job restarts. It restarts
+// from its latest completed checkpoint.
+type RestartStrategy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Strategy:
+	//
+	//	*RestartStrategy_None
+	//	*RestartStrategy_FixedDelay
+	//	*RestartStrategy_ExponentialDelay
+	//	*RestartStrategy_FailureRate
+	Strategy      isRestartStrategy_Strategy `protobuf_oneof:"strategy"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartStrategy) Reset() {
+	*x = RestartStrategy{}
+	mi := &file_sluice_v1_job_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartStrategy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartStrategy) ProtoMessage() {}
+
+func (x *RestartStrategy) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartStrategy.ProtoReflect.Descriptor instead.
+func (*RestartStrategy) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RestartStrategy) GetStrategy() isRestartStrategy_Strategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return nil
+}
+
+func (x *RestartStrategy) GetNone() *NoRestart {
+	if x != nil {
+		if x, ok := x.Strategy.(*RestartStrategy_None); ok {
+			return x.None
+		}
+	}
+	return nil
+}
+
+func (x *RestartStrategy) GetFixedDelay() *FixedDelayRestart {
+	if x != nil {
+		if x, ok := x.Strategy.(*RestartStrategy_FixedDelay); ok {
+			return x.FixedDelay
+		}
+	}
+	return nil
+}
+
+func (x *RestartStrategy) GetExponentialDelay() *ExponentialDelayRestart {
+	if x != nil {
+		if x, ok := x.Strategy.(*RestartStrategy_ExponentialDelay); ok {
+			return x.ExponentialDelay
+		}
+	}
+	return nil
+}
+
+func (x *RestartStrategy) GetFailureRate() *FailureRateRestart {
+	if x != nil {
+		if x, ok := x.Strategy.(*RestartStrategy_FailureRate); ok {
+			return x.FailureRate
+		}
+	}
+	return nil
+}
+
+type isRestartStrategy_Strategy interface {
+	isRestartStrategy_Strategy()
+}
+
+type RestartStrategy_None struct {
+	None *NoRestart `protobuf:"bytes,1,opt,name=none,proto3,oneof"`
+}
+
+type RestartStrategy_FixedDelay struct {
+	FixedDelay *FixedDelayRestart `protobuf:"bytes,2,opt,name=fixed_delay,json=fixedDelay,proto3,oneof"`
+}
+
+type RestartStrategy_ExponentialDelay struct {
+	ExponentialDelay *ExponentialDelayRestart `protobuf:"bytes,3,opt,name=exponential_delay,json=exponentialDelay,proto3,oneof"`
+}
+
+type RestartStrategy_FailureRate struct {
+	FailureRate *FailureRateRestart `protobuf:"bytes,4,opt,name=failure_rate,json=failureRate,proto3,oneof"`
+}
+
+func (*RestartStrategy_None) isRestartStrategy_Strategy() {}
+
+func (*RestartStrategy_FixedDelay) isRestartStrategy_Strategy() {}
+
+func (*RestartStrategy_ExponentialDelay) isRestartStrategy_Strategy() {}
+
+func (*RestartStrategy_FailureRate) isRestartStrategy_Strategy() {}
+
+// NoRestart fails the job on its first failure.
+type NoRestart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NoRestart) Reset() {
+	*x = NoRestart{}
+	mi := &file_sluice_v1_job_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NoRestart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NoRestart) ProtoMessage() {}
+
+func (x *NoRestart) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NoRestart.ProtoReflect.Descriptor instead.
+func (*NoRestart) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{6}
+}
+
+// FixedDelayRestart restarts up to attempts times, waiting delay each time.
+type FixedDelayRestart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Restarts before the job fails for good. Required; at least 1.
+	Attempts int32 `protobuf:"varint,1,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Wait before each restart. Default 1s.
+	Delay         *durationpb.Duration `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FixedDelayRestart) Reset() {
+	*x = FixedDelayRestart{}
+	mi := &file_sluice_v1_job_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FixedDelayRestart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FixedDelayRestart) ProtoMessage() {}
+
+func (x *FixedDelayRestart) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FixedDelayRestart.ProtoReflect.Descriptor instead.
+func (*FixedDelayRestart) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *FixedDelayRestart) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *FixedDelayRestart) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+// ExponentialDelayRestart restarts forever, doubling (by multiplier) the wait
+// after each failure up to max, and starting over after a run of
+// reset_after without failure.
+type ExponentialDelayRestart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First wait. Default 1s.
+	Initial *durationpb.Duration `protobuf:"bytes,1,opt,name=initial,proto3" json:"initial,omitempty"`
+	// Largest wait. Default 5m.
+	Max *durationpb.Duration `protobuf:"bytes,2,opt,name=max,proto3" json:"max,omitempty"`
+	// Growth of the wait per failure. Default 2; at least 1.
+	Multiplier float64 `protobuf:"fixed64,3,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
+	// A run this long without failure resets the wait to initial. Default 1h.
+	ResetAfter *durationpb.Duration `protobuf:"bytes,4,opt,name=reset_after,json=resetAfter,proto3" json:"reset_after,omitempty"`
+	// Random spread of each wait, as a fraction in [0, 1]. Default 0.1.
+	Jitter        float64 `protobuf:"fixed64,5,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExponentialDelayRestart) Reset() {
+	*x = ExponentialDelayRestart{}
+	mi := &file_sluice_v1_job_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExponentialDelayRestart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExponentialDelayRestart) ProtoMessage() {}
+
+func (x *ExponentialDelayRestart) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExponentialDelayRestart.ProtoReflect.Descriptor instead.
+func (*ExponentialDelayRestart) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ExponentialDelayRestart) GetInitial() *durationpb.Duration {
+	if x != nil {
+		return x.Initial
+	}
+	return nil
+}
+
+func (x *ExponentialDelayRestart) GetMax() *durationpb.Duration {
+	if x != nil {
+		return x.Max
+	}
+	return nil
+}
+
+func (x *ExponentialDelayRestart) GetMultiplier() float64 {
+	if x != nil {
+		return x.Multiplier
+	}
+	return 0
+}
+
+func (x *ExponentialDelayRestart) GetResetAfter() *durationpb.Duration {
+	if x != nil {
+		return x.ResetAfter
+	}
+	return nil
+}
+
+func (x *ExponentialDelayRestart) GetJitter() float64 {
+	if x != nil {
+		return x.Jitter
+	}
+	return 0
+}
+
+// FailureRateRestart restarts unless more than max_failures failures
+// happened within interval.
+type FailureRateRestart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Failures allowed within interval. Required; at least 1.
+	MaxFailures int32 `protobuf:"varint,1,opt,name=max_failures,json=maxFailures,proto3" json:"max_failures,omitempty"`
+	// The sliding window failures are counted in. Default 1m.
+	Interval *durationpb.Duration `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	// Wait before each restart. Default 1s.
+	Delay         *durationpb.Duration `protobuf:"bytes,3,opt,name=delay,proto3" json:"delay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FailureRateRestart) Reset() {
+	*x = FailureRateRestart{}
+	mi := &file_sluice_v1_job_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FailureRateRestart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FailureRateRestart) ProtoMessage() {}
+
+func (x *FailureRateRestart) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FailureRateRestart.ProtoReflect.Descriptor instead.
+func (*FailureRateRestart) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *FailureRateRestart) GetMaxFailures() int32 {
+	if x != nil {
+		return x.MaxFailures
+	}
+	return 0
+}
+
+func (x *FailureRateRestart) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *FailureRateRestart) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
 // RuntimeOptions tune batching and buffering.
 type RuntimeOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -125,7 +814,7 @@ type RuntimeOptions struct {
 
 func (x *RuntimeOptions) Reset() {
 	*x = RuntimeOptions{}
-	mi := &file_sluice_v1_job_proto_msgTypes[1]
+	mi := &file_sluice_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -137,7 +826,7 @@ func (x *RuntimeOptions) String() string {
 func (*RuntimeOptions) ProtoMessage() {}
 
 func (x *RuntimeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[1]
+	mi := &file_sluice_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -150,7 +839,7 @@ func (x *RuntimeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuntimeOptions.ProtoReflect.Descriptor instead.
 func (*RuntimeOptions) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{1}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RuntimeOptions) GetBatchSize() int32 {
@@ -205,7 +894,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_sluice_v1_job_proto_msgTypes[2]
+	mi := &file_sluice_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +906,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[2]
+	mi := &file_sluice_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +919,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{2}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Node) GetId() string {
@@ -431,7 +1120,7 @@ type SourceNode struct {
 
 func (x *SourceNode) Reset() {
 	*x = SourceNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[3]
+	mi := &file_sluice_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +1132,7 @@ func (x *SourceNode) String() string {
 func (*SourceNode) ProtoMessage() {}
 
 func (x *SourceNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[3]
+	mi := &file_sluice_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +1145,7 @@ func (x *SourceNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceNode.ProtoReflect.Descriptor instead.
 func (*SourceNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SourceNode) GetConnector() string {
@@ -505,7 +1194,7 @@ type WatermarkSpec struct {
 
 func (x *WatermarkSpec) Reset() {
 	*x = WatermarkSpec{}
-	mi := &file_sluice_v1_job_proto_msgTypes[4]
+	mi := &file_sluice_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +1206,7 @@ func (x *WatermarkSpec) String() string {
 func (*WatermarkSpec) ProtoMessage() {}
 
 func (x *WatermarkSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[4]
+	mi := &file_sluice_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +1219,7 @@ func (x *WatermarkSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatermarkSpec.ProtoReflect.Descriptor instead.
 func (*WatermarkSpec) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatermarkSpec) GetColumn() string {
@@ -572,7 +1261,7 @@ type FilterNode struct {
 
 func (x *FilterNode) Reset() {
 	*x = FilterNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[5]
+	mi := &file_sluice_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +1273,7 @@ func (x *FilterNode) String() string {
 func (*FilterNode) ProtoMessage() {}
 
 func (x *FilterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[5]
+	mi := &file_sluice_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +1286,7 @@ func (x *FilterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterNode.ProtoReflect.Descriptor instead.
 func (*FilterNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FilterNode) GetCondition() string {
@@ -617,7 +1306,7 @@ type ProjectNode struct {
 
 func (x *ProjectNode) Reset() {
 	*x = ProjectNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[6]
+	mi := &file_sluice_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +1318,7 @@ func (x *ProjectNode) String() string {
 func (*ProjectNode) ProtoMessage() {}
 
 func (x *ProjectNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[6]
+	mi := &file_sluice_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +1331,7 @@ func (x *ProjectNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectNode.ProtoReflect.Descriptor instead.
 func (*ProjectNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProjectNode) GetColumns() []*Column {
@@ -666,7 +1355,7 @@ type Column struct {
 
 func (x *Column) Reset() {
 	*x = Column{}
-	mi := &file_sluice_v1_job_proto_msgTypes[7]
+	mi := &file_sluice_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +1367,7 @@ func (x *Column) String() string {
 func (*Column) ProtoMessage() {}
 
 func (x *Column) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[7]
+	mi := &file_sluice_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +1380,7 @@ func (x *Column) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Column.ProtoReflect.Descriptor instead.
 func (*Column) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Column) GetName() string {
@@ -720,7 +1409,7 @@ type KeyByNode struct {
 
 func (x *KeyByNode) Reset() {
 	*x = KeyByNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[8]
+	mi := &file_sluice_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +1421,7 @@ func (x *KeyByNode) String() string {
 func (*KeyByNode) ProtoMessage() {}
 
 func (x *KeyByNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[8]
+	mi := &file_sluice_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +1434,7 @@ func (x *KeyByNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyByNode.ProtoReflect.Descriptor instead.
 func (*KeyByNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KeyByNode) GetKeys() []string {
@@ -764,7 +1453,7 @@ type RebalanceNode struct {
 
 func (x *RebalanceNode) Reset() {
 	*x = RebalanceNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[9]
+	mi := &file_sluice_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +1465,7 @@ func (x *RebalanceNode) String() string {
 func (*RebalanceNode) ProtoMessage() {}
 
 func (x *RebalanceNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[9]
+	mi := &file_sluice_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1478,7 @@ func (x *RebalanceNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceNode.ProtoReflect.Descriptor instead.
 func (*RebalanceNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 // SinkNode writes to a connector.
@@ -805,7 +1494,7 @@ type SinkNode struct {
 
 func (x *SinkNode) Reset() {
 	*x = SinkNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[10]
+	mi := &file_sluice_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +1506,7 @@ func (x *SinkNode) String() string {
 func (*SinkNode) ProtoMessage() {}
 
 func (x *SinkNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[10]
+	mi := &file_sluice_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +1519,7 @@ func (x *SinkNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinkNode.ProtoReflect.Descriptor instead.
 func (*SinkNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SinkNode) GetConnector() string {
@@ -886,7 +1575,7 @@ type WindowNode struct {
 
 func (x *WindowNode) Reset() {
 	*x = WindowNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[11]
+	mi := &file_sluice_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1587,7 @@ func (x *WindowNode) String() string {
 func (*WindowNode) ProtoMessage() {}
 
 func (x *WindowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[11]
+	mi := &file_sluice_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1600,7 @@ func (x *WindowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowNode.ProtoReflect.Descriptor instead.
 func (*WindowNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WindowNode) GetKeys() []string {
@@ -1060,7 +1749,7 @@ type TumblingWindow struct {
 
 func (x *TumblingWindow) Reset() {
 	*x = TumblingWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[12]
+	mi := &file_sluice_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1761,7 @@ func (x *TumblingWindow) String() string {
 func (*TumblingWindow) ProtoMessage() {}
 
 func (x *TumblingWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[12]
+	mi := &file_sluice_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1774,7 @@ func (x *TumblingWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TumblingWindow.ProtoReflect.Descriptor instead.
 func (*TumblingWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TumblingWindow) GetSize() *durationpb.Duration {
@@ -1114,7 +1803,7 @@ type SlidingWindow struct {
 
 func (x *SlidingWindow) Reset() {
 	*x = SlidingWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[13]
+	mi := &file_sluice_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1815,7 @@ func (x *SlidingWindow) String() string {
 func (*SlidingWindow) ProtoMessage() {}
 
 func (x *SlidingWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[13]
+	mi := &file_sluice_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1828,7 @@ func (x *SlidingWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlidingWindow.ProtoReflect.Descriptor instead.
 func (*SlidingWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SlidingWindow) GetSize() *durationpb.Duration {
@@ -1174,7 +1863,7 @@ type SessionWindow struct {
 
 func (x *SessionWindow) Reset() {
 	*x = SessionWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[14]
+	mi := &file_sluice_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1875,7 @@ func (x *SessionWindow) String() string {
 func (*SessionWindow) ProtoMessage() {}
 
 func (x *SessionWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[14]
+	mi := &file_sluice_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1888,7 @@ func (x *SessionWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionWindow.ProtoReflect.Descriptor instead.
 func (*SessionWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SessionWindow) GetGap() *durationpb.Duration {
@@ -1220,7 +1909,7 @@ type CountWindow struct {
 
 func (x *CountWindow) Reset() {
 	*x = CountWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[15]
+	mi := &file_sluice_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1921,7 @@ func (x *CountWindow) String() string {
 func (*CountWindow) ProtoMessage() {}
 
 func (x *CountWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[15]
+	mi := &file_sluice_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1934,7 @@ func (x *CountWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountWindow.ProtoReflect.Descriptor instead.
 func (*CountWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CountWindow) GetSize() int64 {
@@ -1271,7 +1960,7 @@ type GlobalWindow struct {
 
 func (x *GlobalWindow) Reset() {
 	*x = GlobalWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[16]
+	mi := &file_sluice_v1_job_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1972,7 @@ func (x *GlobalWindow) String() string {
 func (*GlobalWindow) ProtoMessage() {}
 
 func (x *GlobalWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[16]
+	mi := &file_sluice_v1_job_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1985,7 @@ func (x *GlobalWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalWindow.ProtoReflect.Descriptor instead.
 func (*GlobalWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{25}
 }
 
 // Trigger decides when a window emits.
@@ -1317,7 +2006,7 @@ type Trigger struct {
 
 func (x *Trigger) Reset() {
 	*x = Trigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[17]
+	mi := &file_sluice_v1_job_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +2018,7 @@ func (x *Trigger) String() string {
 func (*Trigger) ProtoMessage() {}
 
 func (x *Trigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[17]
+	mi := &file_sluice_v1_job_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +2031,7 @@ func (x *Trigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trigger.ProtoReflect.Descriptor instead.
 func (*Trigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Trigger) GetKind() isTrigger_Kind {
@@ -1432,7 +2121,7 @@ type EventTimeTrigger struct {
 
 func (x *EventTimeTrigger) Reset() {
 	*x = EventTimeTrigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[18]
+	mi := &file_sluice_v1_job_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +2133,7 @@ func (x *EventTimeTrigger) String() string {
 func (*EventTimeTrigger) ProtoMessage() {}
 
 func (x *EventTimeTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[18]
+	mi := &file_sluice_v1_job_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +2146,7 @@ func (x *EventTimeTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventTimeTrigger.ProtoReflect.Descriptor instead.
 func (*EventTimeTrigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{27}
 }
 
 // ProcessingTimeTrigger fires when the clock passes the window's end.
@@ -1469,7 +2158,7 @@ type ProcessingTimeTrigger struct {
 
 func (x *ProcessingTimeTrigger) Reset() {
 	*x = ProcessingTimeTrigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[19]
+	mi := &file_sluice_v1_job_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +2170,7 @@ func (x *ProcessingTimeTrigger) String() string {
 func (*ProcessingTimeTrigger) ProtoMessage() {}
 
 func (x *ProcessingTimeTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[19]
+	mi := &file_sluice_v1_job_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +2183,7 @@ func (x *ProcessingTimeTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessingTimeTrigger.ProtoReflect.Descriptor instead.
 func (*ProcessingTimeTrigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{28}
 }
 
 // CountTrigger fires every count rows.
@@ -1507,7 +2196,7 @@ type CountTrigger struct {
 
 func (x *CountTrigger) Reset() {
 	*x = CountTrigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[20]
+	mi := &file_sluice_v1_job_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +2208,7 @@ func (x *CountTrigger) String() string {
 func (*CountTrigger) ProtoMessage() {}
 
 func (x *CountTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[20]
+	mi := &file_sluice_v1_job_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +2221,7 @@ func (x *CountTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountTrigger.ProtoReflect.Descriptor instead.
 func (*CountTrigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CountTrigger) GetCount() int64 {
@@ -1553,7 +2242,7 @@ type ContinuousTrigger struct {
 
 func (x *ContinuousTrigger) Reset() {
 	*x = ContinuousTrigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[21]
+	mi := &file_sluice_v1_job_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +2254,7 @@ func (x *ContinuousTrigger) String() string {
 func (*ContinuousTrigger) ProtoMessage() {}
 
 func (x *ContinuousTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[21]
+	mi := &file_sluice_v1_job_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +2267,7 @@ func (x *ContinuousTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContinuousTrigger.ProtoReflect.Descriptor instead.
 func (*ContinuousTrigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ContinuousTrigger) GetInterval() *durationpb.Duration {
@@ -1604,7 +2293,7 @@ type Evictor struct {
 
 func (x *Evictor) Reset() {
 	*x = Evictor{}
-	mi := &file_sluice_v1_job_proto_msgTypes[22]
+	mi := &file_sluice_v1_job_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +2305,7 @@ func (x *Evictor) String() string {
 func (*Evictor) ProtoMessage() {}
 
 func (x *Evictor) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[22]
+	mi := &file_sluice_v1_job_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +2318,7 @@ func (x *Evictor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evictor.ProtoReflect.Descriptor instead.
 func (*Evictor) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Evictor) GetKind() isEvictor_Kind {
@@ -1690,7 +2379,7 @@ type CountEvictor struct {
 
 func (x *CountEvictor) Reset() {
 	*x = CountEvictor{}
-	mi := &file_sluice_v1_job_proto_msgTypes[23]
+	mi := &file_sluice_v1_job_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +2391,7 @@ func (x *CountEvictor) String() string {
 func (*CountEvictor) ProtoMessage() {}
 
 func (x *CountEvictor) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[23]
+	mi := &file_sluice_v1_job_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +2404,7 @@ func (x *CountEvictor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountEvictor.ProtoReflect.Descriptor instead.
 func (*CountEvictor) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{23}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CountEvictor) GetMaxCount() int64 {
@@ -1735,7 +2424,7 @@ type TimeEvictor struct {
 
 func (x *TimeEvictor) Reset() {
 	*x = TimeEvictor{}
-	mi := &file_sluice_v1_job_proto_msgTypes[24]
+	mi := &file_sluice_v1_job_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +2436,7 @@ func (x *TimeEvictor) String() string {
 func (*TimeEvictor) ProtoMessage() {}
 
 func (x *TimeEvictor) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[24]
+	mi := &file_sluice_v1_job_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +2449,7 @@ func (x *TimeEvictor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeEvictor.ProtoReflect.Descriptor instead.
 func (*TimeEvictor) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{24}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TimeEvictor) GetKeep() *durationpb.Duration {
@@ -1785,7 +2474,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_sluice_v1_job_proto_msgTypes[25]
+	mi := &file_sluice_v1_job_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +2486,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[25]
+	mi := &file_sluice_v1_job_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +2499,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{25}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Aggregate) GetName() string {
@@ -1868,7 +2557,7 @@ type JoinNode struct {
 
 func (x *JoinNode) Reset() {
 	*x = JoinNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[26]
+	mi := &file_sluice_v1_job_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +2569,7 @@ func (x *JoinNode) String() string {
 func (*JoinNode) ProtoMessage() {}
 
 func (x *JoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[26]
+	mi := &file_sluice_v1_job_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +2582,7 @@ func (x *JoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinNode.ProtoReflect.Descriptor instead.
 func (*JoinNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{26}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *JoinNode) GetLeftKeys() []string {
@@ -1973,7 +2662,7 @@ type IntervalJoin struct {
 
 func (x *IntervalJoin) Reset() {
 	*x = IntervalJoin{}
-	mi := &file_sluice_v1_job_proto_msgTypes[27]
+	mi := &file_sluice_v1_job_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2674,7 @@ func (x *IntervalJoin) String() string {
 func (*IntervalJoin) ProtoMessage() {}
 
 func (x *IntervalJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[27]
+	mi := &file_sluice_v1_job_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2687,7 @@ func (x *IntervalJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalJoin.ProtoReflect.Descriptor instead.
 func (*IntervalJoin) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{27}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *IntervalJoin) GetLeftTime() string {
@@ -2046,7 +2735,7 @@ type WindowJoin struct {
 
 func (x *WindowJoin) Reset() {
 	*x = WindowJoin{}
-	mi := &file_sluice_v1_job_proto_msgTypes[28]
+	mi := &file_sluice_v1_job_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2058,7 +2747,7 @@ func (x *WindowJoin) String() string {
 func (*WindowJoin) ProtoMessage() {}
 
 func (x *WindowJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[28]
+	mi := &file_sluice_v1_job_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2760,7 @@ func (x *WindowJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowJoin.ProtoReflect.Descriptor instead.
 func (*WindowJoin) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{28}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WindowJoin) GetLeftTime() string {
@@ -2147,7 +2836,7 @@ type AggregateNode struct {
 
 func (x *AggregateNode) Reset() {
 	*x = AggregateNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[29]
+	mi := &file_sluice_v1_job_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2848,7 @@ func (x *AggregateNode) String() string {
 func (*AggregateNode) ProtoMessage() {}
 
 func (x *AggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[29]
+	mi := &file_sluice_v1_job_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2861,7 @@ func (x *AggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateNode.ProtoReflect.Descriptor instead.
 func (*AggregateNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{29}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AggregateNode) GetKeys() []string {
@@ -2218,7 +2907,7 @@ type TopNNode struct {
 
 func (x *TopNNode) Reset() {
 	*x = TopNNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[30]
+	mi := &file_sluice_v1_job_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2919,7 @@ func (x *TopNNode) String() string {
 func (*TopNNode) ProtoMessage() {}
 
 func (x *TopNNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[30]
+	mi := &file_sluice_v1_job_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2932,7 @@ func (x *TopNNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopNNode.ProtoReflect.Descriptor instead.
 func (*TopNNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{30}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TopNNode) GetPartitionBy() []string {
@@ -2292,7 +2981,7 @@ type SortKey struct {
 
 func (x *SortKey) Reset() {
 	*x = SortKey{}
-	mi := &file_sluice_v1_job_proto_msgTypes[31]
+	mi := &file_sluice_v1_job_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2304,7 +2993,7 @@ func (x *SortKey) String() string {
 func (*SortKey) ProtoMessage() {}
 
 func (x *SortKey) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[31]
+	mi := &file_sluice_v1_job_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2317,7 +3006,7 @@ func (x *SortKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortKey.ProtoReflect.Descriptor instead.
 func (*SortKey) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{31}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SortKey) GetColumn() string {
@@ -2338,13 +3027,61 @@ var File_sluice_v1_job_proto protoreflect.FileDescriptor
 
 const file_sluice_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x13sluice/v1/job.proto\x12\tsluice.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xc4\x01\n" +
+	"\x13sluice/v1/job.proto\x12\tsluice.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xe8\x02\n" +
 	"\aJobSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fmax_parallelism\x18\x02 \x01(\x05R\x0emaxParallelism\x12 \n" +
 	"\vparallelism\x18\x03 \x01(\x05R\vparallelism\x12%\n" +
 	"\x05nodes\x18\x04 \x03(\v2\x0f.sluice.v1.NodeR\x05nodes\x123\n" +
-	"\aruntime\x18\x05 \x01(\v2\x19.sluice.v1.RuntimeOptionsR\aruntime\"\x8d\x01\n" +
+	"\aruntime\x18\x05 \x01(\v2\x19.sluice.v1.RuntimeOptionsR\aruntime\x12-\n" +
+	"\x05state\x18\x06 \x01(\v2\x17.sluice.v1.StateBackendR\x05state\x12=\n" +
+	"\vcheckpoints\x18\a \x01(\v2\x1b.sluice.v1.CheckpointConfigR\vcheckpoints\x124\n" +
+	"\arestart\x18\b \x01(\v2\x1a.sluice.v1.RestartStrategyR\arestart\"x\n" +
+	"\fStateBackend\x122\n" +
+	"\x06memory\x18\x01 \x01(\v2\x18.sluice.v1.MemoryBackendH\x00R\x06memory\x12)\n" +
+	"\x03lsm\x18\x02 \x01(\v2\x15.sluice.v1.LsmBackendH\x00R\x03lsmB\t\n" +
+	"\abackend\"\x0f\n" +
+	"\rMemoryBackend\"\xaf\x01\n" +
+	"\n" +
+	"LsmBackend\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1b\n" +
+	"\tcache_dir\x18\x02 \x01(\tR\bcacheDir\x12\x1f\n" +
+	"\vcache_bytes\x18\x03 \x01(\x03R\n" +
+	"cacheBytes\x12*\n" +
+	"\x11block_cache_bytes\x18\x04 \x01(\x03R\x0fblockCacheBytes\x12%\n" +
+	"\x0ememtable_bytes\x18\x05 \x01(\x03R\rmemtableBytes\"\xa8\x02\n" +
+	"\x10CheckpointConfig\x125\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x126\n" +
+	"\tmin_pause\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bminPause\x12%\n" +
+	"\x0emax_concurrent\x18\x04 \x01(\x05R\rmaxConcurrent\x12-\n" +
+	"\x12tolerable_failures\x18\x05 \x01(\x05R\x11tolerableFailures\x12\x1a\n" +
+	"\bretained\x18\x06 \x01(\x05R\bretained\"\xa1\x02\n" +
+	"\x0fRestartStrategy\x12*\n" +
+	"\x04none\x18\x01 \x01(\v2\x14.sluice.v1.NoRestartH\x00R\x04none\x12?\n" +
+	"\vfixed_delay\x18\x02 \x01(\v2\x1c.sluice.v1.FixedDelayRestartH\x00R\n" +
+	"fixedDelay\x12Q\n" +
+	"\x11exponential_delay\x18\x03 \x01(\v2\".sluice.v1.ExponentialDelayRestartH\x00R\x10exponentialDelay\x12B\n" +
+	"\ffailure_rate\x18\x04 \x01(\v2\x1d.sluice.v1.FailureRateRestartH\x00R\vfailureRateB\n" +
+	"\n" +
+	"\bstrategy\"\v\n" +
+	"\tNoRestart\"`\n" +
+	"\x11FixedDelayRestart\x12\x1a\n" +
+	"\battempts\x18\x01 \x01(\x05R\battempts\x12/\n" +
+	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\"\xef\x01\n" +
+	"\x17ExponentialDelayRestart\x123\n" +
+	"\ainitial\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\ainitial\x12+\n" +
+	"\x03max\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03max\x12\x1e\n" +
+	"\n" +
+	"multiplier\x18\x03 \x01(\x01R\n" +
+	"multiplier\x12:\n" +
+	"\vreset_after\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"resetAfter\x12\x16\n" +
+	"\x06jitter\x18\x05 \x01(\x01R\x06jitter\"\x9f\x01\n" +
+	"\x12FailureRateRestart\x12!\n" +
+	"\fmax_failures\x18\x01 \x01(\x05R\vmaxFailures\x125\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
+	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\"\x8d\x01\n" +
 	"\x0eRuntimeOptions\x12\x1d\n" +
 	"\n" +
 	"batch_size\x18\x01 \x01(\x05R\tbatchSize\x121\n" +
@@ -2510,103 +3247,130 @@ func file_sluice_v1_job_proto_rawDescGZIP() []byte {
 	return file_sluice_v1_job_proto_rawDescData
 }
 
-var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_sluice_v1_job_proto_goTypes = []any{
-	(*JobSpec)(nil),               // 0: sluice.v1.JobSpec
-	(*RuntimeOptions)(nil),        // 1: sluice.v1.RuntimeOptions
-	(*Node)(nil),                  // 2: sluice.v1.Node
-	(*SourceNode)(nil),            // 3: sluice.v1.SourceNode
-	(*WatermarkSpec)(nil),         // 4: sluice.v1.WatermarkSpec
-	(*FilterNode)(nil),            // 5: sluice.v1.FilterNode
-	(*ProjectNode)(nil),           // 6: sluice.v1.ProjectNode
-	(*Column)(nil),                // 7: sluice.v1.Column
-	(*KeyByNode)(nil),             // 8: sluice.v1.KeyByNode
-	(*RebalanceNode)(nil),         // 9: sluice.v1.RebalanceNode
-	(*SinkNode)(nil),              // 10: sluice.v1.SinkNode
-	(*WindowNode)(nil),            // 11: sluice.v1.WindowNode
-	(*TumblingWindow)(nil),        // 12: sluice.v1.TumblingWindow
-	(*SlidingWindow)(nil),         // 13: sluice.v1.SlidingWindow
-	(*SessionWindow)(nil),         // 14: sluice.v1.SessionWindow
-	(*CountWindow)(nil),           // 15: sluice.v1.CountWindow
-	(*GlobalWindow)(nil),          // 16: sluice.v1.GlobalWindow
-	(*Trigger)(nil),               // 17: sluice.v1.Trigger
-	(*EventTimeTrigger)(nil),      // 18: sluice.v1.EventTimeTrigger
-	(*ProcessingTimeTrigger)(nil), // 19: sluice.v1.ProcessingTimeTrigger
-	(*CountTrigger)(nil),          // 20: sluice.v1.CountTrigger
-	(*ContinuousTrigger)(nil),     // 21: sluice.v1.ContinuousTrigger
-	(*Evictor)(nil),               // 22: sluice.v1.Evictor
-	(*CountEvictor)(nil),          // 23: sluice.v1.CountEvictor
-	(*TimeEvictor)(nil),           // 24: sluice.v1.TimeEvictor
-	(*Aggregate)(nil),             // 25: sluice.v1.Aggregate
-	(*JoinNode)(nil),              // 26: sluice.v1.JoinNode
-	(*IntervalJoin)(nil),          // 27: sluice.v1.IntervalJoin
-	(*WindowJoin)(nil),            // 28: sluice.v1.WindowJoin
-	(*AggregateNode)(nil),         // 29: sluice.v1.AggregateNode
-	(*TopNNode)(nil),              // 30: sluice.v1.TopNNode
-	(*SortKey)(nil),               // 31: sluice.v1.SortKey
-	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
-	(*structpb.Struct)(nil),       // 33: google.protobuf.Struct
+	(*JobSpec)(nil),                 // 0: sluice.v1.JobSpec
+	(*StateBackend)(nil),            // 1: sluice.v1.StateBackend
+	(*MemoryBackend)(nil),           // 2: sluice.v1.MemoryBackend
+	(*LsmBackend)(nil),              // 3: sluice.v1.LsmBackend
+	(*CheckpointConfig)(nil),        // 4: sluice.v1.CheckpointConfig
+	(*RestartStrategy)(nil),         // 5: sluice.v1.RestartStrategy
+	(*NoRestart)(nil),               // 6: sluice.v1.NoRestart
+	(*FixedDelayRestart)(nil),       // 7: sluice.v1.FixedDelayRestart
+	(*ExponentialDelayRestart)(nil), // 8: sluice.v1.ExponentialDelayRestart
+	(*FailureRateRestart)(nil),      // 9: sluice.v1.FailureRateRestart
+	(*RuntimeOptions)(nil),          // 10: sluice.v1.RuntimeOptions
+	(*Node)(nil),                    // 11: sluice.v1.Node
+	(*SourceNode)(nil),              // 12: sluice.v1.SourceNode
+	(*WatermarkSpec)(nil),           // 13: sluice.v1.WatermarkSpec
+	(*FilterNode)(nil),              // 14: sluice.v1.FilterNode
+	(*ProjectNode)(nil),             // 15: sluice.v1.ProjectNode
+	(*Column)(nil),                  // 16: sluice.v1.Column
+	(*KeyByNode)(nil),               // 17: sluice.v1.KeyByNode
+	(*RebalanceNode)(nil),           // 18: sluice.v1.RebalanceNode
+	(*SinkNode)(nil),                // 19: sluice.v1.SinkNode
+	(*WindowNode)(nil),              // 20: sluice.v1.WindowNode
+	(*TumblingWindow)(nil),          // 21: sluice.v1.TumblingWindow
+	(*SlidingWindow)(nil),           // 22: sluice.v1.SlidingWindow
+	(*SessionWindow)(nil),           // 23: sluice.v1.SessionWindow
+	(*CountWindow)(nil),             // 24: sluice.v1.CountWindow
+	(*GlobalWindow)(nil),            // 25: sluice.v1.GlobalWindow
+	(*Trigger)(nil),                 // 26: sluice.v1.Trigger
+	(*EventTimeTrigger)(nil),        // 27: sluice.v1.EventTimeTrigger
+	(*ProcessingTimeTrigger)(nil),   // 28: sluice.v1.ProcessingTimeTrigger
+	(*CountTrigger)(nil),            // 29: sluice.v1.CountTrigger
+	(*ContinuousTrigger)(nil),       // 30: sluice.v1.ContinuousTrigger
+	(*Evictor)(nil),                 // 31: sluice.v1.Evictor
+	(*CountEvictor)(nil),            // 32: sluice.v1.CountEvictor
+	(*TimeEvictor)(nil),             // 33: sluice.v1.TimeEvictor
+	(*Aggregate)(nil),               // 34: sluice.v1.Aggregate
+	(*JoinNode)(nil),                // 35: sluice.v1.JoinNode
+	(*IntervalJoin)(nil),            // 36: sluice.v1.IntervalJoin
+	(*WindowJoin)(nil),              // 37: sluice.v1.WindowJoin
+	(*AggregateNode)(nil),           // 38: sluice.v1.AggregateNode
+	(*TopNNode)(nil),                // 39: sluice.v1.TopNNode
+	(*SortKey)(nil),                 // 40: sluice.v1.SortKey
+	(*durationpb.Duration)(nil),     // 41: google.protobuf.Duration
+	(*structpb.Struct)(nil),         // 42: google.protobuf.Struct
 }
 var file_sluice_v1_job_proto_depIdxs = []int32{
-	2,  // 0: sluice.v1.JobSpec.nodes:type_name -> sluice.v1.Node
-	1,  // 1: sluice.v1.JobSpec.runtime:type_name -> sluice.v1.RuntimeOptions
-	32, // 2: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
-	3,  // 3: sluice.v1.Node.source:type_name -> sluice.v1.SourceNode
-	5,  // 4: sluice.v1.Node.filter:type_name -> sluice.v1.FilterNode
-	6,  // 5: sluice.v1.Node.project:type_name -> sluice.v1.ProjectNode
-	8,  // 6: sluice.v1.Node.key_by:type_name -> sluice.v1.KeyByNode
-	9,  // 7: sluice.v1.Node.rebalance:type_name -> sluice.v1.RebalanceNode
-	10, // 8: sluice.v1.Node.sink:type_name -> sluice.v1.SinkNode
-	11, // 9: sluice.v1.Node.window:type_name -> sluice.v1.WindowNode
-	26, // 10: sluice.v1.Node.join:type_name -> sluice.v1.JoinNode
-	29, // 11: sluice.v1.Node.aggregate:type_name -> sluice.v1.AggregateNode
-	30, // 12: sluice.v1.Node.top_n:type_name -> sluice.v1.TopNNode
-	33, // 13: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
-	4,  // 14: sluice.v1.SourceNode.watermark:type_name -> sluice.v1.WatermarkSpec
-	32, // 15: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
-	32, // 16: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
-	7,  // 17: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
-	33, // 18: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
-	12, // 19: sluice.v1.WindowNode.tumbling:type_name -> sluice.v1.TumblingWindow
-	13, // 20: sluice.v1.WindowNode.sliding:type_name -> sluice.v1.SlidingWindow
-	14, // 21: sluice.v1.WindowNode.session:type_name -> sluice.v1.SessionWindow
-	15, // 22: sluice.v1.WindowNode.count:type_name -> sluice.v1.CountWindow
-	16, // 23: sluice.v1.WindowNode.global:type_name -> sluice.v1.GlobalWindow
-	17, // 24: sluice.v1.WindowNode.trigger:type_name -> sluice.v1.Trigger
-	22, // 25: sluice.v1.WindowNode.evictor:type_name -> sluice.v1.Evictor
-	32, // 26: sluice.v1.WindowNode.allowed_lateness:type_name -> google.protobuf.Duration
-	25, // 27: sluice.v1.WindowNode.aggregates:type_name -> sluice.v1.Aggregate
-	32, // 28: sluice.v1.TumblingWindow.size:type_name -> google.protobuf.Duration
-	32, // 29: sluice.v1.TumblingWindow.offset:type_name -> google.protobuf.Duration
-	32, // 30: sluice.v1.SlidingWindow.size:type_name -> google.protobuf.Duration
-	32, // 31: sluice.v1.SlidingWindow.slide:type_name -> google.protobuf.Duration
-	32, // 32: sluice.v1.SlidingWindow.offset:type_name -> google.protobuf.Duration
-	32, // 33: sluice.v1.SessionWindow.gap:type_name -> google.protobuf.Duration
-	18, // 34: sluice.v1.Trigger.event_time:type_name -> sluice.v1.EventTimeTrigger
-	19, // 35: sluice.v1.Trigger.processing_time:type_name -> sluice.v1.ProcessingTimeTrigger
-	20, // 36: sluice.v1.Trigger.count:type_name -> sluice.v1.CountTrigger
-	21, // 37: sluice.v1.Trigger.continuous:type_name -> sluice.v1.ContinuousTrigger
-	32, // 38: sluice.v1.ContinuousTrigger.interval:type_name -> google.protobuf.Duration
-	23, // 39: sluice.v1.Evictor.count:type_name -> sluice.v1.CountEvictor
-	24, // 40: sluice.v1.Evictor.time:type_name -> sluice.v1.TimeEvictor
-	32, // 41: sluice.v1.TimeEvictor.keep:type_name -> google.protobuf.Duration
-	27, // 42: sluice.v1.JoinNode.interval:type_name -> sluice.v1.IntervalJoin
-	28, // 43: sluice.v1.JoinNode.window:type_name -> sluice.v1.WindowJoin
-	7,  // 44: sluice.v1.JoinNode.columns:type_name -> sluice.v1.Column
-	32, // 45: sluice.v1.JoinNode.state_ttl:type_name -> google.protobuf.Duration
-	32, // 46: sluice.v1.IntervalJoin.lower:type_name -> google.protobuf.Duration
-	32, // 47: sluice.v1.IntervalJoin.upper:type_name -> google.protobuf.Duration
-	12, // 48: sluice.v1.WindowJoin.tumbling:type_name -> sluice.v1.TumblingWindow
-	13, // 49: sluice.v1.WindowJoin.sliding:type_name -> sluice.v1.SlidingWindow
-	25, // 50: sluice.v1.AggregateNode.aggregates:type_name -> sluice.v1.Aggregate
-	32, // 51: sluice.v1.AggregateNode.state_ttl:type_name -> google.protobuf.Duration
-	31, // 52: sluice.v1.TopNNode.order_by:type_name -> sluice.v1.SortKey
-	32, // 53: sluice.v1.TopNNode.state_ttl:type_name -> google.protobuf.Duration
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	11, // 0: sluice.v1.JobSpec.nodes:type_name -> sluice.v1.Node
+	10, // 1: sluice.v1.JobSpec.runtime:type_name -> sluice.v1.RuntimeOptions
+	1,  // 2: sluice.v1.JobSpec.state:type_name -> sluice.v1.StateBackend
+	4,  // 3: sluice.v1.JobSpec.checkpoints:type_name -> sluice.v1.CheckpointConfig
+	5,  // 4: sluice.v1.JobSpec.restart:type_name -> sluice.v1.RestartStrategy
+	2,  // 5: sluice.v1.StateBackend.memory:type_name -> sluice.v1.MemoryBackend
+	3,  // 6: sluice.v1.StateBackend.lsm:type_name -> sluice.v1.LsmBackend
+	41, // 7: sluice.v1.CheckpointConfig.interval:type_name -> google.protobuf.Duration
+	41, // 8: sluice.v1.CheckpointConfig.timeout:type_name -> google.protobuf.Duration
+	41, // 9: sluice.v1.CheckpointConfig.min_pause:type_name -> google.protobuf.Duration
+	6,  // 10: sluice.v1.RestartStrategy.none:type_name -> sluice.v1.NoRestart
+	7,  // 11: sluice.v1.RestartStrategy.fixed_delay:type_name -> sluice.v1.FixedDelayRestart
+	8,  // 12: sluice.v1.RestartStrategy.exponential_delay:type_name -> sluice.v1.ExponentialDelayRestart
+	9,  // 13: sluice.v1.RestartStrategy.failure_rate:type_name -> sluice.v1.FailureRateRestart
+	41, // 14: sluice.v1.FixedDelayRestart.delay:type_name -> google.protobuf.Duration
+	41, // 15: sluice.v1.ExponentialDelayRestart.initial:type_name -> google.protobuf.Duration
+	41, // 16: sluice.v1.ExponentialDelayRestart.max:type_name -> google.protobuf.Duration
+	41, // 17: sluice.v1.ExponentialDelayRestart.reset_after:type_name -> google.protobuf.Duration
+	41, // 18: sluice.v1.FailureRateRestart.interval:type_name -> google.protobuf.Duration
+	41, // 19: sluice.v1.FailureRateRestart.delay:type_name -> google.protobuf.Duration
+	41, // 20: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
+	12, // 21: sluice.v1.Node.source:type_name -> sluice.v1.SourceNode
+	14, // 22: sluice.v1.Node.filter:type_name -> sluice.v1.FilterNode
+	15, // 23: sluice.v1.Node.project:type_name -> sluice.v1.ProjectNode
+	17, // 24: sluice.v1.Node.key_by:type_name -> sluice.v1.KeyByNode
+	18, // 25: sluice.v1.Node.rebalance:type_name -> sluice.v1.RebalanceNode
+	19, // 26: sluice.v1.Node.sink:type_name -> sluice.v1.SinkNode
+	20, // 27: sluice.v1.Node.window:type_name -> sluice.v1.WindowNode
+	35, // 28: sluice.v1.Node.join:type_name -> sluice.v1.JoinNode
+	38, // 29: sluice.v1.Node.aggregate:type_name -> sluice.v1.AggregateNode
+	39, // 30: sluice.v1.Node.top_n:type_name -> sluice.v1.TopNNode
+	42, // 31: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
+	13, // 32: sluice.v1.SourceNode.watermark:type_name -> sluice.v1.WatermarkSpec
+	41, // 33: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
+	41, // 34: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
+	16, // 35: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
+	42, // 36: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
+	21, // 37: sluice.v1.WindowNode.tumbling:type_name -> sluice.v1.TumblingWindow
+	22, // 38: sluice.v1.WindowNode.sliding:type_name -> sluice.v1.SlidingWindow
+	23, // 39: sluice.v1.WindowNode.session:type_name -> sluice.v1.SessionWindow
+	24, // 40: sluice.v1.WindowNode.count:type_name -> sluice.v1.CountWindow
+	25, // 41: sluice.v1.WindowNode.global:type_name -> sluice.v1.GlobalWindow
+	26, // 42: sluice.v1.WindowNode.trigger:type_name -> sluice.v1.Trigger
+	31, // 43: sluice.v1.WindowNode.evictor:type_name -> sluice.v1.Evictor
+	41, // 44: sluice.v1.WindowNode.allowed_lateness:type_name -> google.protobuf.Duration
+	34, // 45: sluice.v1.WindowNode.aggregates:type_name -> sluice.v1.Aggregate
+	41, // 46: sluice.v1.TumblingWindow.size:type_name -> google.protobuf.Duration
+	41, // 47: sluice.v1.TumblingWindow.offset:type_name -> google.protobuf.Duration
+	41, // 48: sluice.v1.SlidingWindow.size:type_name -> google.protobuf.Duration
+	41, // 49: sluice.v1.SlidingWindow.slide:type_name -> google.protobuf.Duration
+	41, // 50: sluice.v1.SlidingWindow.offset:type_name -> google.protobuf.Duration
+	41, // 51: sluice.v1.SessionWindow.gap:type_name -> google.protobuf.Duration
+	27, // 52: sluice.v1.Trigger.event_time:type_name -> sluice.v1.EventTimeTrigger
+	28, // 53: sluice.v1.Trigger.processing_time:type_name -> sluice.v1.ProcessingTimeTrigger
+	29, // 54: sluice.v1.Trigger.count:type_name -> sluice.v1.CountTrigger
+	30, // 55: sluice.v1.Trigger.continuous:type_name -> sluice.v1.ContinuousTrigger
+	41, // 56: sluice.v1.ContinuousTrigger.interval:type_name -> google.protobuf.Duration
+	32, // 57: sluice.v1.Evictor.count:type_name -> sluice.v1.CountEvictor
+	33, // 58: sluice.v1.Evictor.time:type_name -> sluice.v1.TimeEvictor
+	41, // 59: sluice.v1.TimeEvictor.keep:type_name -> google.protobuf.Duration
+	36, // 60: sluice.v1.JoinNode.interval:type_name -> sluice.v1.IntervalJoin
+	37, // 61: sluice.v1.JoinNode.window:type_name -> sluice.v1.WindowJoin
+	16, // 62: sluice.v1.JoinNode.columns:type_name -> sluice.v1.Column
+	41, // 63: sluice.v1.JoinNode.state_ttl:type_name -> google.protobuf.Duration
+	41, // 64: sluice.v1.IntervalJoin.lower:type_name -> google.protobuf.Duration
+	41, // 65: sluice.v1.IntervalJoin.upper:type_name -> google.protobuf.Duration
+	21, // 66: sluice.v1.WindowJoin.tumbling:type_name -> sluice.v1.TumblingWindow
+	22, // 67: sluice.v1.WindowJoin.sliding:type_name -> sluice.v1.SlidingWindow
+	34, // 68: sluice.v1.AggregateNode.aggregates:type_name -> sluice.v1.Aggregate
+	41, // 69: sluice.v1.AggregateNode.state_ttl:type_name -> google.protobuf.Duration
+	40, // 70: sluice.v1.TopNNode.order_by:type_name -> sluice.v1.SortKey
+	41, // 71: sluice.v1.TopNNode.state_ttl:type_name -> google.protobuf.Duration
+	72, // [72:72] is the sub-list for method output_type
+	72, // [72:72] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_job_proto_init() }
@@ -2614,7 +3378,17 @@ func file_sluice_v1_job_proto_init() {
 	if File_sluice_v1_job_proto != nil {
 		return
 	}
-	file_sluice_v1_job_proto_msgTypes[2].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[1].OneofWrappers = []any{
+		(*StateBackend_Memory)(nil),
+		(*StateBackend_Lsm)(nil),
+	}
+	file_sluice_v1_job_proto_msgTypes[5].OneofWrappers = []any{
+		(*RestartStrategy_None)(nil),
+		(*RestartStrategy_FixedDelay)(nil),
+		(*RestartStrategy_ExponentialDelay)(nil),
+		(*RestartStrategy_FailureRate)(nil),
+	}
+	file_sluice_v1_job_proto_msgTypes[11].OneofWrappers = []any{
 		(*Node_Source)(nil),
 		(*Node_Filter)(nil),
 		(*Node_Project)(nil),
@@ -2626,24 +3400,24 @@ func file_sluice_v1_job_proto_init() {
 		(*Node_Aggregate)(nil),
 		(*Node_TopN)(nil),
 	}
-	file_sluice_v1_job_proto_msgTypes[11].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[20].OneofWrappers = []any{
 		(*WindowNode_Tumbling)(nil),
 		(*WindowNode_Sliding)(nil),
 		(*WindowNode_Session)(nil),
 		(*WindowNode_Count)(nil),
 		(*WindowNode_Global)(nil),
 	}
-	file_sluice_v1_job_proto_msgTypes[17].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[26].OneofWrappers = []any{
 		(*Trigger_EventTime)(nil),
 		(*Trigger_ProcessingTime)(nil),
 		(*Trigger_Count)(nil),
 		(*Trigger_Continuous)(nil),
 	}
-	file_sluice_v1_job_proto_msgTypes[22].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[31].OneofWrappers = []any{
 		(*Evictor_Count)(nil),
 		(*Evictor_Time)(nil),
 	}
-	file_sluice_v1_job_proto_msgTypes[28].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[37].OneofWrappers = []any{
 		(*WindowJoin_Tumbling)(nil),
 		(*WindowJoin_Sliding)(nil),
 	}
@@ -2653,7 +3427,7 @@ func file_sluice_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_job_proto_rawDesc), len(file_sluice_v1_job_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
