@@ -68,7 +68,8 @@
 // after every completed checkpoint and on open (which removes what a
 // crashed predecessor with an older epoch left), unless DisableAutoGC.
 // Pin and Unpin mark savepoints. A coordinator that may have failed
-// checkpoints with ids above the last completed one passes KeepFrom (GCWith).
+// checkpoints with ids above the last completed one sets KeepFrom through
+// Options.RetentionFunc (or passes it to GCWith).
 //
 // # Concurrency
 //

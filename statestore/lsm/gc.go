@@ -26,12 +26,17 @@ func (d *DB) gcLoop() {
 	}
 }
 
-// GC runs one garbage collection over the job namespace with
-// Options.Retention (see the manifest package for the rule) and returns
-// what it deleted. It is safe to run while the store serves reads, writes
-// and checkpoints, and from several shards at once.
+// GC runs one garbage collection over the job namespace with the policy of
+// Options.RetentionFunc, or Options.Retention if it is unset (see the
+// manifest package for the rule), and returns what it deleted. It is safe
+// to run while the store serves reads, writes and checkpoints, and from
+// several shards at once.
 func (d *DB) GC(ctx context.Context) (manifest.GCPlan, error) {
-	return d.GCWith(ctx, d.opts.Retention)
+	p, err := d.opts.retention()
+	if err != nil {
+		return manifest.GCPlan{}, fmt.Errorf("lsm: gc on shard %q: %w", d.shard.Name, err)
+	}
+	return d.GCWith(ctx, p)
 }
 
 // GCWith is GC with an explicit policy (the coordinator may pass KeepFrom =

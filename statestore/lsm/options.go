@@ -52,6 +52,16 @@ type Options struct {
 	Table sstable.WriterOptions
 	// Retention is the checkpoint retention policy. Default KeepLast 3.
 	Retention manifest.Policy
+	// RetentionFunc, if set, replaces Retention: every garbage collection
+	// (automatic after each completed checkpoint and on open, and DB.GC)
+	// uses the policy it returns at that moment. A checkpoint coordinator
+	// that shares one Options between the shards of a job points it at the
+	// oldest checkpoint id it still retains (KeepFrom), so checkpoints in
+	// flight or failed above the last completed one never make that one's
+	// manifests collectable. Its result gets Retention's default (KeepLast
+	// 0 means 3) and is validated like Retention; a GC with an invalid
+	// result fails and deletes nothing. It must be safe for concurrent use.
+	RetentionFunc func() manifest.Policy
 	// DisableAutoGC turns off garbage collection after every completed
 	// checkpoint and on open; DB.GC still works.
 	DisableAutoGC bool
@@ -69,6 +79,9 @@ type Options struct {
 	// background.
 	WarmUp bool
 }
+
+// defaultKeepLast is the default of Policy.KeepLast.
+const defaultKeepLast = 3
 
 // EnsureDefaults fills zero fields.
 func (o *Options) EnsureDefaults() {
@@ -92,7 +105,7 @@ func (o *Options) EnsureDefaults() {
 		o.TargetFileSize = 8 << 20
 	}
 	if o.Retention.KeepLast == 0 {
-		o.Retention.KeepLast = 3
+		o.Retention.KeepLast = defaultKeepLast
 	}
 	if o.MultiGetConcurrency == 0 {
 		o.MultiGetConcurrency = 32
@@ -120,10 +133,32 @@ func (o *Options) Validate() error {
 	if e := o.Retention.Validate(); e != nil {
 		err = errors.Join(err, fmt.Errorf("lsm: Options.Retention: %w", e))
 	}
+	if o.RetentionFunc != nil {
+		if _, e := o.retention(); e != nil {
+			err = errors.Join(err, e)
+		}
+	}
 	tw := o.Table
 	tw.EnsureDefaults()
 	if e := tw.Validate(); e != nil {
 		err = errors.Join(err, fmt.Errorf("lsm: Options.Table: %w", e))
 	}
 	return err
+}
+
+// retention returns the policy a garbage collection uses now:
+// RetentionFunc's result (with Retention's default filled in) if set,
+// Retention otherwise.
+func (o *Options) retention() (manifest.Policy, error) {
+	if o.RetentionFunc == nil {
+		return o.Retention, nil
+	}
+	p := o.RetentionFunc()
+	if p.KeepLast == 0 {
+		p.KeepLast = defaultKeepLast
+	}
+	if err := p.Validate(); err != nil {
+		return manifest.Policy{}, fmt.Errorf("lsm: Options.RetentionFunc returned %+v: %w", p, err)
+	}
+	return p, nil
 }
