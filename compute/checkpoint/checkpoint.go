@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sluicedata/sluice/connectors"
@@ -27,6 +29,50 @@ type Config struct {
 	TolerableFailures int
 	// Retained is how many completed checkpoints are kept. Default 1.
 	Retained int
+}
+
+// MinInterval is the shortest Interval allowed.
+const MinInterval = 10 * time.Millisecond
+
+// EnsureDefaults fills the unset fields of c with their defaults.
+func (c *Config) EnsureDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = 1
+	}
+	if c.Retained == 0 {
+		c.Retained = 1
+	}
+}
+
+// Validate reports every field of c that is out of range, naming the field
+// and its value. Call it after EnsureDefaults.
+func (c *Config) Validate() error {
+	var err error
+	bad := func(field string, v any, why string) {
+		err = errors.Join(err, fmt.Errorf("checkpoint config: %s = %v: %s", field, v, why))
+	}
+	if c.Interval < 0 || (c.Interval > 0 && c.Interval < MinInterval) {
+		bad("interval", c.Interval, fmt.Sprintf("must be 0 (no periodic checkpoints) or at least %v", MinInterval))
+	}
+	if c.Timeout <= 0 {
+		bad("timeout", c.Timeout, "must be positive")
+	}
+	if c.MinPause < 0 {
+		bad("min_pause", c.MinPause, "must not be negative")
+	}
+	if c.MaxConcurrent < 1 {
+		bad("max_concurrent", c.MaxConcurrent, "must be at least 1")
+	}
+	if c.TolerableFailures < 0 {
+		bad("tolerable_failures", c.TolerableFailures, "must not be negative")
+	}
+	if c.Retained < 1 {
+		bad("retained", c.Retained, "must be at least 1")
+	}
+	return err
 }
 
 // Kind says what a checkpoint is for.
