@@ -62,6 +62,12 @@ type DB struct {
 		cursor   [manifest.NumLevels][]byte
 		gcActive bool
 		gcSeen   map[string]bool
+		// unpub tracks the tables this instance wrote that no manifest
+		// names; those it reports obsolete wait in obsolete for the
+		// deleter (deleting while it works on a batch).
+		unpub    *manifest.Unpublished
+		obsolete []manifest.Obsolete
+		deleting bool
 		uploaded int64 // bytes of tables and manifests uploaded
 		ckptBase int64 // uploaded at the last completed checkpoint
 	}
@@ -72,6 +78,7 @@ type DB struct {
 	flushCh   chan struct{}
 	compactCh chan struct{}
 	gcCh      chan struct{}
+	deleteCh  chan struct{}
 	gcMu      sync.Mutex // one GC at a time
 
 	m counters
@@ -89,7 +96,7 @@ type counters struct {
 	compactions, compactionBytes, compactionIn    atomic.Int64
 	expired, outOfRange, filtered                 atomic.Int64
 	stallNanos, stalls                            atomic.Int64
-	gcRuns, gcDeleted                             atomic.Int64
+	gcRuns, gcDeleted, obsoleteDeleted            atomic.Int64
 }
 
 // version is a manifest.Version with a reference count (guarded by DB.mu).
@@ -189,6 +196,7 @@ func Open(ctx context.Context, opts Options, shard statestore.ShardOptions, from
 		flushCh:   make(chan struct{}, 1),
 		compactCh: make(chan struct{}, 1),
 		gcCh:      make(chan struct{}, 1),
+		deleteCh:  make(chan struct{}, 1),
 	}
 	d.ownLo, d.ownHi = owned.KeyBounds()
 	d.tc = &tableCache{st: st, bc: bc, disk: opts.Disk, items: map[string]*tableItem{}}
@@ -201,11 +209,13 @@ func Open(ctx context.Context, opts Options, shard statestore.ShardOptions, from
 	d.mu.current = &version{v: v, refs: 1}
 	d.mu.live = map[*version]struct{}{d.mu.current: {}}
 	d.mu.inflight = map[string]int{}
+	d.mu.unpub = manifest.NewUnpublished()
 	d.mu.nextFile = 1
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go d.flushLoop()
 	go d.gcLoop()
+	go d.deleteLoop()
 	if !opts.DisableCompaction {
 		d.wg.Add(1)
 		go d.compactLoop()
@@ -268,6 +278,11 @@ func (d *DB) unrefLocked(v *version) {
 	v.refs--
 	if v.refs == 0 {
 		delete(d.mu.live, v)
+		n := len(d.mu.obsolete)
+		d.mu.obsolete = d.mu.unpub.RemoveVersion(v.v, d.mu.obsolete)
+		if len(d.mu.obsolete) > n {
+			d.signal(d.deleteCh)
+		}
 	}
 }
 
@@ -276,6 +291,7 @@ func (d *DB) installLocked(v *manifest.Version) {
 	old := d.mu.current
 	d.mu.current = &version{v: v, refs: 1}
 	d.mu.live[d.mu.current] = struct{}{}
+	d.mu.unpub.AddVersion(v)
 	if d.mu.gcActive {
 		v.Objects(func(f *manifest.FileMeta) { d.mu.gcSeen[f.Object] = true })
 	}
@@ -727,8 +743,9 @@ func (d *DB) Version() string {
 	return d.mu.current.v.String()
 }
 
-// WaitIdle blocks until no flush is queued and no compaction is due, or ctx
-// ends. For tests and benchmarks.
+// WaitIdle blocks until no flush is queued, no compaction is due and no
+// obsolete table waits for its deletion, or ctx ends. For tests and
+// benchmarks.
 func (d *DB) WaitIdle(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {
 		d.mu.Lock()
@@ -750,7 +767,7 @@ func (d *DB) WaitIdle(ctx context.Context) error {
 			d.signal(d.compactCh)
 			return d.mu.bgErr
 		}
-		busy := len(d.mu.queue) > 0
+		busy := len(d.mu.queue) > 0 || len(d.mu.obsolete) > 0 || d.mu.deleting
 		if !busy && !d.opts.DisableCompaction {
 			busy = manifest.Pick(d.mu.current.v, d.opts.Picker, nil) != nil
 		}

@@ -67,7 +67,16 @@
 // table published or installed concurrently is never collected. GC runs
 // after every completed checkpoint and on open (which removes what a
 // crashed predecessor with an older epoch left), unless DisableAutoGC.
-// Pin and Unpin mark savepoints. A coordinator that may have failed
+// Pin and Unpin mark savepoints.
+//
+// Tables do not wait for GC when nothing can need them: a table this
+// instance wrote that no manifest names yet (no checkpoint was taken while
+// a version held it) is deleted as soon as it is replaced by a compaction
+// and no live version (held by reads, iterators, compactions or a
+// checkpoint being published) references it any more; a table whose
+// upload or compaction failed goes at once too (manifest.Unpublished
+// keeps the books). Tables a manifest names are deleted only by GC.
+// A coordinator that may have failed
 // checkpoints with ids above the last completed one sets KeepFrom through
 // Options.RetentionFunc (or passes it to GCWith).
 //

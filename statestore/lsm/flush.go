@@ -39,6 +39,7 @@ func (d *DB) newTable() (*tableOut, *sstable.Writer, error) {
 	d.mu.nextFile++
 	name := manifest.SSTName(d.self, num)
 	d.mu.inflight[name]++
+	d.mu.unpub.Create(name)
 	if d.mu.gcActive {
 		d.mu.gcSeen[name] = true
 	}
@@ -61,10 +62,17 @@ func (d *DB) newTable() (*tableOut, *sstable.Writer, error) {
 	return out, tw, nil
 }
 
+// doneInflight ends the writing of a table newTable started: it is
+// installed in the current version by now, or it failed or was empty (and
+// is then deleted at once).
 func (d *DB) doneInflight(name string) {
 	d.mu.Lock()
 	if d.mu.inflight[name]--; d.mu.inflight[name] <= 0 {
 		delete(d.mu.inflight, name)
+	}
+	if o, ok := d.mu.unpub.Done(name); ok {
+		d.mu.obsolete = append(d.mu.obsolete, o)
+		d.signal(d.deleteCh)
 	}
 	d.mu.Unlock()
 }
@@ -86,6 +94,7 @@ func (d *DB) finishTable(out *tableOut, tw *sstable.Writer, clip statestore.KeyG
 	}
 	d.mu.Lock()
 	d.mu.uploaded += out.n
+	d.mu.unpub.Finished(out.name, meta.Size)
 	d.mu.Unlock()
 	if out.buf != nil {
 		d.opts.Disk.Populate(out.name, out.buf.Bytes())
@@ -154,6 +163,11 @@ func (d *DB) flushOne() bool {
 	item.ckpts = nil
 	v := d.mu.current
 	v.refs++
+	if len(ckpts) > 0 {
+		// From now on a manifest may name v's tables: only GC deletes
+		// them, under the retention rule.
+		d.mu.unpub.Publish(v.v)
+	}
 	d.mu.bgErr = nil
 	d.mu.cond.Broadcast()
 	d.mu.Unlock()

@@ -26,6 +26,52 @@ func (d *DB) gcLoop() {
 	}
 }
 
+// deleteLoop deletes the tables the Unpublished tracker reports obsolete:
+// written by this instance, named by no manifest, held by no live version
+// and no longer being written. Nothing else can reach them (see
+// manifest.Unpublished), so they go right away instead of at the next
+// GC, which keeps the namespace (and a file:// disk) from filling up with
+// compaction inputs between checkpoints. A failed deletion is logged and
+// left to GC, which collects unnamed tables of its own instance; so are the
+// ones still queued when the store closes.
+func (d *DB) deleteLoop() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.deleteCh:
+		}
+		for {
+			d.mu.Lock()
+			batch := d.mu.obsolete
+			d.mu.obsolete = nil
+			d.mu.deleting = len(batch) > 0
+			d.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for _, o := range batch {
+				d.tc.evict(o.Object)
+				if d.opts.Disk != nil {
+					d.opts.Disk.Evict(o.Object, int64(o.Size))
+				}
+				if err := d.st.Delete(d.ctx, o.Object); err != nil {
+					if d.ctx.Err() == nil {
+						d.opts.Logger.Warn("lsm: delete of an obsolete table failed; GC will collect it", "shard", d.shard.Name, "table", o.Object, "err", err)
+					}
+					continue
+				}
+				d.m.obsoleteDeleted.Add(1)
+			}
+			d.mu.Lock()
+			d.mu.deleting = false
+			d.mu.cond.Broadcast()
+			d.mu.Unlock()
+		}
+	}
+}
+
 // GC runs one garbage collection over the job namespace with the policy of
 // Options.RetentionFunc, or Options.Retention if it is unset (see the
 // manifest package for the rule), and returns what it deleted. It is safe
@@ -207,13 +253,16 @@ func (d *DB) Metrics() statestore.Metrics {
 // LSMMetrics extends statestore.Metrics with what only the LSM has.
 type LSMMetrics struct {
 	statestore.Metrics
-	FlushBytes      int64
-	CompactionIn    int64 // bytes read by compactions
-	FilterDropped   int64 // entries dropped by Options.Filter
-	Stalls          int64
-	StallTime       time.Duration
-	GCRuns          int64
-	GCDeleted       int64 // objects deleted by GC
+	FlushBytes    int64
+	CompactionIn  int64 // bytes read by compactions
+	FilterDropped int64 // entries dropped by Options.Filter
+	Stalls        int64
+	StallTime     time.Duration
+	GCRuns        int64
+	GCDeleted     int64 // objects deleted by GC
+	// ObsoleteDeleted counts tables deleted as soon as no version held
+	// them: compaction inputs and failed outputs that no manifest named.
+	ObsoleteDeleted int64
 	Levels          [manifest.NumLevels]LevelMetrics
 	ObjStore        ObjStoreMetrics
 	BlockCacheBytes int64
@@ -255,6 +304,7 @@ func (d *DB) LSMMetrics() LSMMetrics {
 	m.StallTime = time.Duration(d.m.stallNanos.Load())
 	m.GCRuns = d.m.gcRuns.Load()
 	m.GCDeleted = d.m.gcDeleted.Load()
+	m.ObsoleteDeleted = d.m.obsoleteDeleted.Load()
 	m.ObjStore = d.st.snapshot()
 
 	m.Tiers[statestore.TierMemtable] = statestore.TierMetrics{Hits: d.m.memHits.Load(), Misses: d.m.memMisses.Load()}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/sluicedata/sluice/internal/clock"
 	"github.com/sluicedata/sluice/statestore"
 	"github.com/sluicedata/sluice/statestore/manifest"
+	"github.com/sluicedata/sluice/statestore/objstore"
 )
 
 // RetentionFunc's KeepFrom keeps a checkpoint that KeepLast alone drops:
@@ -82,6 +84,9 @@ func TestGCRetentionFuncInvalid(t *testing.T) {
 		fill(t, db, 8, 50, fmt.Sprintf("v%d", id), m, 0)
 		mustCheckpoint(t, db, id)
 	}
+	if err := db.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
 	keepLast.Store(-1)
 	before, err := st.List(ctx, "")
 	if err != nil {
@@ -105,5 +110,102 @@ func TestGCRetentionFuncInvalid(t *testing.T) {
 	if len(plan.DeleteManifests) != 2 {
 		t.Fatalf("GC with the default KeepLast 3 over 5 checkpoints deleted manifests %v, want 2", plan.DeleteManifests)
 	}
+	checkScan(t, ctx, db, m, 0)
+}
+
+// unreferenced returns the tables in storage that neither a manifest in
+// storage nor the current version of one of dbs names.
+func unreferenced(t *testing.T, ctx context.Context, st objstore.Storage, dbs ...*DB) []string {
+	t.Helper()
+	refs := manifest.NewRefs()
+	names, err := st.List(ctx, manifest.ManifestPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		b, err := st.ReadAll(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, err := manifest.DecodeCheckpoint(n, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs.AddCheckpoint(cp)
+	}
+	for _, db := range dbs {
+		db.mu.Lock()
+		refs.AddVersion(db.mu.current.v)
+		db.mu.Unlock()
+	}
+	objs, err := st.List(ctx, manifest.SSTPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, o := range objs {
+		if !refs.Referenced(o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Compaction inputs that no manifest names are deleted as soon as no
+// version holds them, without a GC; an open iterator keeps its tables, a
+// checkpoint's tables stay restorable.
+func TestObsoleteTablesDeletedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStorage(t)
+	opts := smallOpts(st, clock.Real()) // DisableAutoGC: no GC runs
+	db := mustOpen(t, opts, "op/0", nil, statestore.FullKeyGroupRange(8))
+	m := model{}
+	fill(t, db, 8, 200, "a", m, 0)
+	h1 := mustCheckpoint(t, db, 1)
+	at1 := m.clone()
+	fill(t, db, 8, 200, "b", m, 0)
+	if err := db.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An iterator opened now holds the current version through the
+	// compactions the next rewrites cause.
+	it, err := db.Scan(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atIter := m.clone()
+	for round := range 6 {
+		fill(t, db, 8, 200, fmt.Sprintf("r%d", round), m, 0)
+		if err := db.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if db.LSMMetrics().ObsoleteDeleted == 0 {
+		t.Fatal("no table deleted while an iterator was open; the rewrites should have made some obsolete")
+	}
+	var got []string
+	for ok := it.First(); ok; ok = it.Next() {
+		got = append(got, string(it.Key())+"="+string(it.Value()))
+	}
+	if err := it.Close(); err != nil {
+		t.Fatalf("iterator over compacted-away tables: %v", err)
+	}
+	if want := atIter.scan(nil, nil, db.Owned(), 0); !slices.Equal(got, want) {
+		t.Fatalf("iterator opened before the compactions: %d entries, want %d", len(got), len(want))
+	}
+	if err := db.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if extra := unreferenced(t, ctx, st, db); len(extra) > 0 {
+		t.Fatalf("after a compaction-heavy run without GC, %d tables are named by no manifest and no live version: %v", len(extra), extra)
+	}
+	lm := db.LSMMetrics()
+	if lm.Compactions < 5 || lm.GCRuns != 0 {
+		t.Fatalf("%d compactions, %d GC runs: want a compaction-heavy run without GC", lm.Compactions, lm.GCRuns)
+	}
+	t.Logf("%d flushes, %d compactions, %d obsolete tables deleted", lm.Flushes, lm.Compactions, lm.ObsoleteDeleted)
+	// Checkpoint 1's tables were compacted away too, but stay.
+	restored := mustOpen(t, opts, "op/0", []statestore.Handle{h1}, statestore.FullKeyGroupRange(8))
+	checkScan(t, ctx, restored, at1, 0)
 	checkScan(t, ctx, db, m, 0)
 }

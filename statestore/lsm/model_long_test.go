@@ -16,7 +16,7 @@ func TestModelSoak(t *testing.T) {
 			if seed%2 == 1 {
 				p = 0.02
 			}
-			runModel(t, 1000+seed, 20000, p)
+			runModel(t, 1000+seed, 20000, p, seed%4 == 2)
 		})
 	}
 }

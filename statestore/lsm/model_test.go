@@ -190,13 +190,17 @@ type harness struct {
 	lastHandles []statestore.Handle
 	lastModel   model
 	ops         map[string]int
+	faults      bool // faults are injected (checkObjects does not apply)
+	// writeHeavy turns most checkpoints, crashes, rescales and GCs into
+	// writes, so compactions replace tables that no manifest names.
+	writeHeavy bool
 
-	flushes, compactions, gcDeleted int64
+	flushes, compactions, gcDeleted, obsoleteDeleted int64
 }
 
 func newHarness(t *testing.T, seed uint64, faultProb float64) *harness {
 	ctx := context.Background()
-	h := &harness{t: t, ctx: ctx, rng: rand.New(rand.NewPCG(seed, 7)), clk: clock.NewFake(time.Unix(1_000_000, 0)), m: model{}, ops: map[string]int{}}
+	h := &harness{t: t, ctx: ctx, rng: rand.New(rand.NewPCG(seed, 7)), clk: clock.NewFake(time.Unix(1_000_000, 0)), m: model{}, ops: map[string]int{}, faults: faultProb > 0}
 	h.fault = &faultStorage{Storage: newMemStorage(t), rng: rand.New(rand.NewPCG(seed, 9))}
 	h.opts = Options{
 		Storage:        h.fault,
@@ -248,6 +252,7 @@ func (h *harness) closeAll() {
 		h.flushes += m.Flushes
 		h.compactions += m.Compactions
 		h.gcDeleted += s.db.LSMMetrics().GCDeleted
+		h.obsoleteDeleted += s.db.LSMMetrics().ObsoleteDeleted
 		if err := s.db.Close(); err != nil {
 			h.t.Fatal(err)
 		}
@@ -286,6 +291,9 @@ func (h *harness) fatalf(format string, args ...any) {
 
 func (h *harness) step() {
 	r := h.rng.IntN(1000)
+	if h.writeHeavy && r >= 800 && h.rng.IntN(20) > 0 {
+		r = 0 // most checkpoints, crashes, rescales and GCs become writes
+	}
 	switch {
 	case r < 400:
 		h.ops["put"]++
@@ -495,7 +503,35 @@ func (h *harness) checkpoint() bool {
 	if ok {
 		h.lastHandles, h.lastModel = handles, snap
 	}
+	h.checkObjects()
 	return ok
+}
+
+// checkObjects checks, in runs without faults, that every table the open
+// shards wrote is named by a manifest in storage or by a shard's current
+// version: compaction inputs and failed outputs that no manifest named are
+// gone without waiting for a GC. (Tables of closed instances are left to
+// GC, which the harness runs only now and then.)
+func (h *harness) checkObjects() {
+	if h.faults {
+		return
+	}
+	h.t.Helper()
+	var dbs []*DB
+	open := map[manifest.Writer]bool{}
+	for _, s := range h.shards {
+		if err := s.db.WaitIdle(h.ctx); err != nil {
+			h.fatalf("wait idle: %v", err)
+		}
+		dbs = append(dbs, s.db)
+		open[s.db.self] = true
+	}
+	for _, o := range unreferenced(h.t, h.ctx, h.fault.Storage, dbs...) {
+		if w, _, ok := manifest.ParseSSTName(o); ok && open[w] {
+			h.fatalf("table %s of an open shard is named by no manifest and no live version", o)
+		}
+	}
+	h.ops["check-objects"]++
 }
 
 // crash drops every shard (what it did since the last checkpoint is lost)
@@ -533,8 +569,9 @@ func (h *harness) rescale() {
 	h.open(h.lastHandles, ranges)
 }
 
-func runModel(t *testing.T, seed uint64, steps int, faultProb float64) {
+func runModel(t *testing.T, seed uint64, steps int, faultProb float64, writeHeavy bool) {
 	h := newHarness(t, seed, faultProb)
+	h.writeHeavy = writeHeavy
 	defer h.closeAll()
 	for range steps {
 		h.step()
@@ -560,7 +597,7 @@ func runModel(t *testing.T, seed uint64, steps int, faultProb float64) {
 			t.Fatalf("final scan on %v:\n got %q\nwant %q", s.owned, got, want)
 		}
 	}
-	t.Logf("seed %d: ops %v; %d flushes, %d compactions, %d objects collected", seed, h.ops, h.flushes, h.compactions, h.gcDeleted)
+	t.Logf("seed %d: ops %v; %d flushes, %d compactions, %d objects collected, %d obsolete tables deleted at once", seed, h.ops, h.flushes, h.compactions, h.gcDeleted, h.obsoleteDeleted)
 	if steps >= 1000 && (h.flushes == 0 || h.compactions == 0) {
 		t.Errorf("the run flushed %d tables and ran %d compactions: tune it to exercise the tree", h.flushes, h.compactions)
 	}
@@ -568,12 +605,20 @@ func runModel(t *testing.T, seed uint64, steps int, faultProb float64) {
 
 func TestModel(t *testing.T) {
 	for seed := range uint64(4) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 2500, 0) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 2500, 0, false) })
+	}
+}
+
+// TestModelWriteHeavy checkpoints rarely, so compactions replace tables no
+// manifest names; checkObjects sees them deleted at once.
+func TestModelWriteHeavy(t *testing.T) {
+	for seed := range uint64(2) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, 200+seed, 2500, 0, true) })
 	}
 }
 
 func TestModelFaults(t *testing.T) {
 	for seed := range uint64(3) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, 100+seed, 1500, 0.03) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, 100+seed, 1500, 0.03, false) })
 	}
 }
