@@ -1,7 +1,8 @@
 // Package manifest owns the LSM's metadata: versions (the table references
 // per level), version edits, the leveled compaction picker, checkpoint
-// manifests and their object names, reference counts of table objects, and
-// the garbage-collection decision. Everything here is pure: it reads and
+// manifests and their object names, reference counts of table objects, the
+// garbage-collection decision, and the books of the tables a store wrote
+// that no manifest names yet (Unpublished). Everything here is pure: it reads and
 // writes no storage, so it is tested with data-driven traces
 // (testdata/*, update with -rewrite).
 //
@@ -49,10 +50,16 @@
 // disappeared in a rescale) is kept: collecting it safely needs the
 // coordinator to say the writer is gone.
 //
+// Tables a store instance wrote that no manifest names do not wait for
+// GC: Unpublished reports each as obsolete once its writing is done and no
+// live version of the store holds it, and the store deletes it at once.
+// Nothing else can reach such a table, since other shards and later
+// instances find tables only through manifests.
+//
 // # Concurrency
 //
 // Versions, FileMetas and Checkpoints are immutable values, safe to share.
-// Refs is not safe for concurrent use.
+// Refs and Unpublished are not safe for concurrent use.
 //
 // # Usage
 //
