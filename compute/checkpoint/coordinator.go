@@ -784,12 +784,7 @@ func (c *Coordinator) complete(p *pending) {
 	cancel()
 	if err != nil {
 		if errors.Is(err, objstore.ErrAlreadyExists) && p.kind != Savepoint || errors.Is(err, errFenced) {
-			c.remove(p)
 			c.failJob(fmt.Errorf("%s %d: another process published it first; this attempt is stale: %w", p.kind, p.id, err))
-			if p.reply != nil {
-				p.reply <- result{err: err}
-			}
-			return
 		}
 		c.failCheckpoint(p, err)
 		return

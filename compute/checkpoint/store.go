@@ -333,7 +333,20 @@ func childURL(raw, seg string) (string, error) {
 	}
 	q.Set("prefix", pre+seg+"/")
 	u.RawQuery = encodeQuery(q)
-	return u.String(), nil
+	return urlString(u), nil
+}
+
+// urlString is u.String(), except that a URL without host and path keeps
+// its "//" (url.URL prints "mem:?..." for "mem://?...").
+func urlString(u *url.URL) string {
+	if u.Host == "" && u.Path == "" && u.Opaque == "" {
+		s := u.Scheme + "://"
+		if u.RawQuery != "" {
+			s += "?" + u.RawQuery
+		}
+		return s
+	}
+	return u.String()
 }
 
 // splitMetadataURL splits the URL of a savepoint folder, or of the
@@ -362,7 +375,7 @@ func splitMetadataURL(raw string) (storageURL, name string, err error) {
 		q.Set("prefix", pre+"/")
 	}
 	u.RawQuery = encodeQuery(q)
-	return u.String(), metadataName, nil
+	return urlString(u), metadataName, nil
 }
 
 // encodeQuery is url.Values.Encode without escaping '/', so prefixes stay
