@@ -133,6 +133,20 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (Storage, error)
 	return s, nil
 }
 
+// OpenBucket opens the bucket named by rawURL with the same schemes,
+// parameters (prefix= included) and credentials as OpenWith, for callers
+// that need gocloud's whole API (listing folders, server-side copies) and
+// keys outside the object naming rule, such as the file sink. A file://
+// bucket writes through a temporary file and a rename, without fsync. The
+// caller closes the bucket.
+func OpenBucket(ctx context.Context, rawURL string, opts Options) (*blob.Bucket, error) {
+	s, err := OpenWith(ctx, rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s.(*bucketStorage).bucket, nil
+}
+
 // redact drops credentials from a URL for error messages.
 func redact(u *url.URL) string {
 	c := *u
