@@ -100,6 +100,9 @@ type OperatorContext struct {
 	Job, Node string
 	// Subtask is this instance's index in [0, Parallelism).
 	Subtask, Parallelism int
+	// Attempt increases every time the job (re)starts, also across
+	// processes.
+	Attempt uint64
 	// MaxParallelism is the job's number of key groups.
 	MaxParallelism int
 	// KeyGroups is the half-open range of key groups [Start, End) that this

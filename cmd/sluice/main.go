@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -16,9 +17,24 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first interrupt goes to the command's handler, if it set one
+		// (run stops a job with a savepoint); otherwise, and on the second
+		// interrupt, the command's context is cancelled.
+		for range sigs {
+			if h := interruptHandler.Swap(nil); h != nil {
+				go (*h)()
+				continue
+			}
+			cancel()
+		}
+	}()
 	err := newRootCmd().ExecuteContext(ctx)
-	stop()
+	signal.Stop(sigs)
+	cancel()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(os.Stderr, "sluice: cancelled")
@@ -28,6 +44,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// interruptHandler, when set, handles the first SIGINT or SIGTERM instead of
+// cancelling the command.
+var interruptHandler atomic.Pointer[func()]
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{

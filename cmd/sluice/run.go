@@ -5,7 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -16,31 +19,101 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
-	var quiet bool
+	var (
+		quiet         bool
+		resume        bool
+		fromSavepoint string
+		savepointDir  string
+	)
 	cmd := &cobra.Command{
 		Use:   "run JOBFILE",
 		Short: "Run a job file (YAML or JSON) in this process until its input ends or it is interrupted",
-		Args:  cobra.ExactArgs(1),
+		Long: `Run a job file in this process, with the state backend, checkpoints and
+restart strategy of its spec (state defaults to the LSM in ./state).
+
+With --savepoint-dir, the first SIGINT or SIGTERM stops the job with a
+savepoint (a second one cancels it), and SIGUSR1 takes a savepoint while the
+job keeps running; each prints the savepoint's URL. A job starts from a
+savepoint with --from-savepoint URL, or from its own latest checkpoint with
+--resume.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := loadPlan(args[0])
 			if err != nil {
 				return err
 			}
+			if fromSavepoint, err = storageURL(fromSavepoint); err != nil {
+				return fmt.Errorf("--from-savepoint: %w", err)
+			}
+			if savepointDir, err = storageURL(savepointDir); err != nil {
+				return fmt.Errorf("--savepoint-dir: %w", err)
+			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			start := time.Now()
-			job, err := runtime.Start(cmd.Context(), p, runtime.Options{Logger: logger})
+			ctx := cmd.Context()
+			sv, err := runtime.Run(ctx, p, runtime.Options{Logger: logger}, runtime.RunOptions{Resume: resume, FromSavepoint: fromSavepoint})
 			if err != nil {
 				return err
 			}
-			err = job.Wait()
+			out := cmd.ErrOrStderr()
+			if savepointDir != "" {
+				stop := func() {
+					u, err := sv.StopWithSavepoint(ctx, savepointDir)
+					if err != nil {
+						fmt.Fprintf(out, "sluice: stop with savepoint failed: %v (interrupt again to cancel)\n", err)
+						return
+					}
+					fmt.Fprintf(out, "savepoint written: %s\n", u)
+				}
+				interruptHandler.Store(&stop)
+				defer interruptHandler.Store(nil)
+				usr1 := make(chan os.Signal, 1)
+				signal.Notify(usr1, syscall.SIGUSR1)
+				defer signal.Stop(usr1)
+				go func() {
+					for {
+						select {
+						case <-usr1:
+							u, err := sv.TriggerSavepoint(ctx, savepointDir)
+							if err != nil {
+								fmt.Fprintf(out, "sluice: savepoint failed: %v\n", err)
+								continue
+							}
+							fmt.Fprintf(out, "savepoint written: %s\n", u)
+						case <-sv.Done():
+							return
+						}
+					}
+				}()
+			}
+			err = sv.Wait()
 			if !quiet {
-				printSummary(cmd.ErrOrStderr(), p.Name, time.Since(start), job.Metrics(), err)
+				printSummary(out, p.Name, time.Since(start), sv.Metrics(), err)
+				st := sv.Stats()
+				if st.Restarts > 0 || st.CheckpointsCompleted > 0 {
+					fmt.Fprintf(out, "  %d restarts, %d checkpoints completed, %d state bytes uploaded\n", st.Restarts, st.CheckpointsCompleted, st.CheckpointBytes)
+				}
 			}
 			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the summary")
+	cmd.Flags().BoolVar(&resume, "resume", false, "start from the job's latest completed checkpoint, if any")
+	cmd.Flags().StringVar(&fromSavepoint, "from-savepoint", "", "start from the savepoint (or retained checkpoint) at this URL or path")
+	cmd.Flags().StringVar(&savepointDir, "savepoint-dir", "", "where SIGINT/SIGTERM (stop) and SIGUSR1 (keep running) write savepoints: a URL or a local path")
 	return cmd
+}
+
+// storageURL turns a local path into a file:// URL; URLs pass unchanged.
+func storageURL(s string) (string, error) {
+	if s == "" || strings.Contains(s, "://") {
+		return s, nil
+	}
+	abs, err := filepath.Abs(s)
+	if err != nil {
+		return "", err
+	}
+	return "file://" + filepath.ToSlash(abs), nil
 }
 
 func newValidateCmd() *cobra.Command {

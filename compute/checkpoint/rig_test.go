@@ -103,6 +103,9 @@ func txnList(txns []SinkTxn) string {
 type rig struct {
 	t     *testing.T
 	clk   *clock.Fake
+	mem   objstore.Storage // under fault
+	// injectedCh is signalled after each injected barrier.
+	injectedCh chan struct{}
 	fault *objstore.FaultInjector
 	sp    objstore.Storage // savepoint directories
 	store *Store
@@ -122,7 +125,7 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
-	r := &rig{t: t, clk: clock.NewFake(t0)}
+	r := &rig{t: t, clk: clock.NewFake(t0), injectedCh: make(chan struct{}, 1)}
 	ctx := context.Background()
 	mem, err := objstore.Open(ctx, "mem://")
 	if err != nil {
@@ -133,6 +136,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mem.Close(); spMem.Close() })
+	r.mem = mem
 	r.fault = objstore.NewFaultInjector(mem, objstore.FaultOptions{Clock: r.clk})
 	r.sp = &recorder{Storage: spMem, name: "sp", log: r.logf}
 	r.store = NewStore(&recorder{Storage: r.fault, name: "store", log: r.logf}, "mem://test")
@@ -157,6 +161,10 @@ func newRig(t *testing.T) *rig {
 				kind = "savepoint"
 			}
 			r.logf("inject %s %d at %s", kind, b.CheckpointID, r.rel(b.Timestamp))
+			select {
+			case r.injectedCh <- struct{}{}:
+			default:
+			}
 		},
 		Commit: func(ctx context.Context, txns []SinkTxn) error {
 			r.mu.Lock()

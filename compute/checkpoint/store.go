@@ -157,7 +157,7 @@ func (s *Store) MaxID(ctx context.Context) (uint64, error) {
 }
 
 func (s *Store) maxNumbered(ctx context.Context, dir string) (uint64, error) {
-	names, err := s.st.List(ctx, dir)
+	names, err := s.listRetrying(ctx, dir)
 	if err != nil {
 		return 0, err
 	}
@@ -168,6 +168,20 @@ func (s *Store) maxNumbered(ctx context.Context, dir string) (uint64, error) {
 		}
 	}
 	return top, nil
+}
+
+// listRetrying lists prefix, retrying a few times when the listing fails
+// with ErrNotFound: the file backend's walk fails when a concurrent writer's
+// temporary file vanishes under it, which racing NextAttempt calls cause.
+func (s *Store) listRetrying(ctx context.Context, prefix string) ([]string, error) {
+	var err error
+	for range 5 {
+		var names []string
+		if names, err = s.st.List(ctx, prefix); err == nil || !objstore.IsNotFound(err) {
+			return names, err
+		}
+	}
+	return nil, err
 }
 
 // ReserveIDs records that checkpoint ids up to upTo are in use, so MaxID

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicedata/sluice/compute/exchange"
 	"github.com/sluicedata/sluice/compute/expr"
 	"github.com/sluicedata/sluice/compute/operator"
+	"github.com/sluicedata/sluice/compute/restart"
 	"github.com/sluicedata/sluice/connectors"
 	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
 )
@@ -90,6 +91,12 @@ type Plan struct {
 	ChannelCapacity int
 	// Nodes are in topological order: every node comes after its inputs.
 	Nodes []*Node
+	// State is where stateful operators keep their state.
+	State StateBackend
+	// Checkpoints is the checkpoint policy; zero when the job takes none.
+	Checkpoints Checkpointing
+	// NewRestart returns a fresh instance of the job's restart strategy.
+	NewRestart func() restart.Strategy
 }
 
 // Node is one physical node: a source, an operator or a sink.
@@ -117,6 +124,10 @@ type Node struct {
 	// that input hash-partitioned by (a keyed operator such as a window or a
 	// join).
 	InputKeys [][]int
+	// Stateful is set for nodes that keep keyed state; Signature then
+	// identifies the layout of that state (see checkpoint compatibility).
+	Stateful  bool
+	Signature string
 }
 
 // WatermarkStrategy says how a source derives event time and watermarks.
@@ -160,6 +171,7 @@ func Build(spec *sluicev1.JobSpec) (*Plan, error) {
 	}
 	b := &builder{spec: spec, byID: map[string]int{}}
 	b.checkJob()
+	b.checkDurability()
 	b.checkGraph()
 	if b.err != nil {
 		return nil, b.err
@@ -504,6 +516,7 @@ func (b *builder) typeNodes() {
 			continue
 		}
 		b.schemas[i] = phys.Schema
+		phys.Stateful, phys.Signature = stateful(n)
 		b.phys[i] = phys
 	}
 }

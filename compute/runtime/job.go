@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sluicedata/sluice/compute"
 	"github.com/sluicedata/sluice/compute/plan"
 	"github.com/sluicedata/sluice/connectors"
 	"github.com/sluicedata/sluice/internal/clock"
@@ -59,6 +60,10 @@ type Job struct {
 	tasks    []*task
 	channels []*channel
 	nodes    map[*plan.Node]*nodeMetrics
+
+	att    *attempt
+	runCtx context.Context
+	acks   sync.WaitGroup // goroutines waiting to acknowledge a checkpoint
 }
 
 // nodeMetrics are shared by all subtasks of one node and updated once per batch.
@@ -103,8 +108,14 @@ func (m Metrics) Node(id string) (NodeMetrics, bool) {
 // Start builds the tasks of p and starts them. The job runs until its sources
 // are exhausted, ctx is cancelled, or a task fails; Wait reports which.
 func Start(ctx context.Context, p *plan.Plan, opts Options) (*Job, error) {
+	a := &attempt{}
+	a.restoreFrom(nil)
+	return start(ctx, p, opts, a)
+}
+
+func start(ctx context.Context, p *plan.Plan, opts Options, att *attempt) (*Job, error) {
 	opts = opts.ensureDefaults()
-	j := &Job{plan: p, opts: opts, done: make(chan struct{}), nodes: map[*plan.Node]*nodeMetrics{}}
+	j := &Job{plan: p, opts: opts, done: make(chan struct{}), nodes: map[*plan.Node]*nodeMetrics{}, att: att}
 	for _, n := range p.Nodes {
 		j.nodes[n] = &nodeMetrics{node: n, watermarks: make([]atomic.Int64, n.Parallelism)}
 	}
@@ -161,6 +172,9 @@ func Start(ctx context.Context, p *plan.Plan, opts Options) (*Job, error) {
 			t := &task{job: j, chain: c, subtask: sub}
 			if splits != nil {
 				t.splits = splits[sub]
+				if att.makeCoord != nil {
+					t.triggers = make(chan compute.Barrier, maxPendingBarriers)
+				}
 			} else {
 				t.gate = gates[head][sub]
 			}
@@ -174,8 +188,16 @@ func Start(ctx context.Context, p *plan.Plan, opts Options) (*Job, error) {
 			j.tasks = append(j.tasks, t)
 		}
 	}
+	if att.makeCoord != nil {
+		c, err := att.makeCoord(j)
+		if err != nil {
+			return nil, err
+		}
+		att.coord = c
+	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	j.cancel = cancel
+	j.runCtx = runCtx
 	var wg sync.WaitGroup
 	var once sync.Once
 	var firstErr error
@@ -191,6 +213,8 @@ func Start(ctx context.Context, p *plan.Plan, opts Options) (*Job, error) {
 	}
 	go func() {
 		wg.Wait()
+		cancel(nil) // stop acknowledgements still waiting for uploads
+		j.acks.Wait()
 		for _, ch := range j.channels {
 			ch.drain()
 		}
@@ -209,6 +233,33 @@ func Start(ctx context.Context, p *plan.Plan, opts Options) (*Job, error) {
 		close(j.done)
 	}()
 	return j, nil
+}
+
+// maxPendingBarriers is how many injected barriers a source task buffers;
+// an injection beyond that is dropped, and its checkpoint times out.
+const maxPendingBarriers = 16
+
+// inject sends checkpoint barrier b to every source task. It never blocks.
+func (j *Job) inject(b compute.Barrier) {
+	for _, t := range j.tasks {
+		if t.triggers == nil {
+			continue
+		}
+		select {
+		case t.triggers <- b:
+		default:
+			j.opts.Logger.Warn("checkpoint barrier dropped: source task busy", "job", j.plan.Name, "task", t.id(), "checkpoint", b.CheckpointID)
+		}
+	}
+}
+
+// taskIDs lists every task, as acknowledgements name them.
+func (j *Job) taskIDs() []string {
+	ids := make([]string, len(j.tasks))
+	for i, t := range j.tasks {
+		ids[i] = t.id()
+	}
+	return ids
 }
 
 // buildChains groups the plan's nodes into chains, in topological order.

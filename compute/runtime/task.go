@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,14 @@ type task struct {
 	gate   *inputGate         // for a chain with inputs
 	outs   []*output
 
+	// For checkpoints: barriers injected at a source task, the position of
+	// every split after the last batch the task processed, and the sink
+	// operators of the chain.
+	triggers  chan compute.Barrier
+	positions []connectors.Position
+	splitDone []bool
+	sinks     []*sinkOperator
+
 	// ops run the chain's non-source nodes; opNodes[i] is ops[i]'s node.
 	ops     []compute.Operator
 	opNodes []*plan.Node
@@ -39,7 +48,8 @@ type task struct {
 	linger      clock.Timer
 	lingerArmed bool
 
-	stores []statestore.Store // opened by the chain's operators
+	stores     []statestore.Store // opened by the chain's operators
+	storeNodes []string           // storeNodes[i] is the node of stores[i]
 
 	// Processing-time callbacks of the chain's operators.
 	ptOps      []int // indices into ops of ProcessingTimeOperators
@@ -83,7 +93,9 @@ func (t *task) open(ctx context.Context) error {
 		var op compute.Operator
 		switch n.Kind {
 		case plan.Sink:
-			op = &sinkOperator{sink: n.Sink}
+			so := &sinkOperator{sink: n.Sink, node: n, coord: t.job.att.coord, subtask: t.subtask}
+			t.sinks = append(t.sinks, so)
+			op = so
 		default:
 			var err error
 			if op, err = n.NewOperator(); err != nil {
@@ -99,6 +111,7 @@ func (t *task) open(ctx context.Context) error {
 			Job:            p.Name,
 			Node:           n.ID,
 			Subtask:        t.subtask,
+			Attempt:        t.job.att.number,
 			Parallelism:    n.Parallelism,
 			MaxParallelism: p.MaxParallelism,
 			KeyGroups:      keyGroups,
@@ -192,13 +205,15 @@ func (t *task) storeOpener(n *plan.Node, owned statestore.KeyGroupRange) func(co
 			return store, nil
 		}
 		s, err := t.job.opts.State.Open(ctx, statestore.ShardOptions{
-			Name: fmt.Sprintf("%s/%s/subtask-%d", t.job.plan.Name, n.ID, t.subtask),
-		}, nil, owned)
+			Name:  fmt.Sprintf("%s/subtask-%d", n.ID, t.subtask),
+			Epoch: t.job.att.number,
+		}, t.job.att.states[n.ID], owned)
 		if err != nil {
 			return nil, fmt.Errorf("node %q subtask %d: opening state: %w", n.ID, t.subtask, err)
 		}
 		store = s
 		t.stores = append(t.stores, s)
+		t.storeNodes = append(t.storeNodes, n.ID)
 		return s, nil
 	}
 }
@@ -406,16 +421,6 @@ func (t *task) watermark(ctx context.Context, wm time.Time) error {
 	return t.broadcast(ctx, compute.Message{Kind: compute.KindWatermark, Watermark: wm})
 }
 
-// barrier snapshots every operator of the chain and forwards the barrier.
-func (t *task) barrier(ctx context.Context, b compute.Barrier) error {
-	for i, op := range t.ops {
-		if err := op.Snapshot(ctx, b.CheckpointID); err != nil {
-			return wrapNodeErr(t.opNodes[i], t.subtask, err)
-		}
-	}
-	return t.broadcast(ctx, compute.Message{Kind: compute.KindBarrier, Barrier: b})
-}
-
 // finish lets every operator emit what it holds, in chain order, and ends
 // the outputs.
 func (t *task) finish(ctx context.Context) error {
@@ -424,6 +429,7 @@ func (t *task) finish(ctx context.Context) error {
 			return wrapNodeErr(t.opNodes[i], t.subtask, err)
 		}
 	}
+	t.finished()
 	return t.broadcast(ctx, compute.Message{Kind: compute.KindEndOfInput})
 }
 
@@ -492,6 +498,8 @@ type splitEvent struct {
 	// wm is the split's watermark candidate after batch, when hasWM.
 	wm    time.Time
 	hasWM bool
+	// pos is the split's position after batch.
+	pos connectors.Position
 }
 
 // runSource reads the task's splits until all are exhausted. Each split is read
@@ -503,8 +511,11 @@ func (t *task) runSource(ctx context.Context) error {
 	events := make(chan splitEvent, 2*len(t.splits)+1)
 	done := make(chan struct{})
 	readersLeft := len(t.splits)
+	t.positions = make([]connectors.Position, len(t.splits))
+	t.splitDone = make([]bool, len(t.splits))
 	for i, s := range t.splits {
-		r, err := head.Source.Open(ctx, s, nil, connectors.ReadOptions{
+		t.positions[i] = t.job.att.positions[splitKey(head.ID, s.ID)]
+		r, err := head.Source.Open(ctx, s, t.positions[i], connectors.ReadOptions{
 			Allocator: t.job.opts.Allocator,
 			BatchSize: p.BatchSize,
 			Linger:    p.Linger,
@@ -590,12 +601,14 @@ func (t *task) runSource(ctx context.Context) error {
 			switch {
 			case ev.err == io.EOF:
 				live--
+				t.splitDone[ev.split] = true
 				if wms != nil {
 					wms.end(ev.split)
 				}
 			case ev.err != nil:
 				return fmt.Errorf("node %q subtask %d: read: %w", head.ID, t.subtask, ev.err)
 			default:
+				t.positions[ev.split] = ev.pos
 				if err := t.process(ctx, ev.batch); err != nil {
 					return err
 				}
@@ -612,6 +625,10 @@ func (t *task) runSource(ctx context.Context) error {
 			t.armProcessingTime()
 		case <-t.processingTimeC():
 			if err := t.onProcessingTime(ctx); err != nil {
+				return err
+			}
+		case b := <-t.triggers:
+			if err := t.barrier(ctx, b); err != nil {
 				return err
 			}
 		case <-idleC:
@@ -658,7 +675,7 @@ func readSplit(ctx context.Context, i int, r connectors.SplitReader, wm *plan.Wa
 			}
 			return
 		}
-		ev := splitEvent{split: i, batch: b}
+		ev := splitEvent{split: i, batch: b, pos: bytes.Clone(r.Position())}
 		if wm != nil {
 			ev.wm, ev.hasWM, err = watermarkCandidate(ctx, mem, wm, b)
 			if err != nil {

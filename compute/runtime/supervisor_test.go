@@ -1,0 +1,209 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sluicedata/sluice/compute/computetest"
+	"github.com/sluicedata/sluice/compute/plan"
+	"github.com/sluicedata/sluice/compute/restart"
+	"github.com/sluicedata/sluice/compute/runtime"
+	"github.com/sluicedata/sluice/connectors"
+	"github.com/sluicedata/sluice/statestore/objstore"
+)
+
+// windowJob counts rows per key and 50 ms tumbling window of the sequence's
+// event time, with the LSM state backend and frequent checkpoints.
+func windowJob(t *testing.T, rows, keys int64, interval string) *plan.Plan {
+	t.Helper()
+	spec, err := plan.ParseJobFile([]byte(fmt.Sprintf(`
+name: eo-window
+parallelism: 2
+state: {lsm: {url: "mem://", memtable_bytes: 65536}}
+checkpoints: {interval: %s, timeout: 5s, tolerable_failures: 100, retained: 2}
+nodes:
+  - id: src
+    source:
+      connector: test-sequence
+      options: {rows: %d, keys: %d, splits: 4}
+      watermark: {column: ts, max_out_of_orderness: 0s}
+  - id: win
+    inputs: [src]
+    window:
+      keys: [key]
+      time_column: ts
+      tumbling: {size: 0.05s}
+      aggregates:
+        - {name: cnt, function: count, expr: "*"}
+        - {name: total, function: sum, expr: id}
+  - id: out
+    inputs: [win]
+    sink: {connector: blackhole}
+`, interval, rows, keys)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// windowModel is what windowJob must output: one row per key and window.
+func windowModel(rows, keys int64) []string {
+	type k struct{ key, win int64 }
+	n, total := map[k]int64{}, map[k]int64{}
+	for id := int64(0); id < rows; id++ {
+		kk := k{id % keys, id / 50}
+		n[kk]++
+		total[kk] += id
+	}
+	var out []string
+	for kk, c := range n {
+		out = append(out, fmt.Sprintf("%d@%d n=%d total=%d", kk.key, kk.win*50, c, total[kk]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func windowRows(t *testing.T, rows []computetest.Row) []string {
+	t.Helper()
+	var out []string
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("%v@%d n=%v total=%v", r["key"], r["window_start"].(time.Time).UnixMilli(), r["cnt"], r["total"]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// flakySource fails its readers at random moments while failures remain.
+type flakySource struct {
+	connectors.Source
+	failures atomic.Int64
+	seed     uint64
+}
+
+func (f *flakySource) Open(ctx context.Context, s connectors.Split, pos connectors.Position, opts connectors.ReadOptions) (connectors.SplitReader, error) {
+	r, err := f.Source.Open(ctx, s, pos, opts)
+	if err != nil {
+		return nil, err
+	}
+	seed := f.seed
+	f.seed++
+	return &flakyReader{SplitReader: r, f: f, rng: rand.New(rand.NewPCG(seed, 7))}, nil
+}
+
+type flakyReader struct {
+	connectors.SplitReader
+	f   *flakySource
+	rng *rand.Rand
+}
+
+var errInjected = errors.New("injected source failure")
+
+func (r *flakyReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if r.rng.IntN(400) == 0 && r.f.failures.Add(-1) >= 0 {
+		return nil, errInjected
+	}
+	return r.SplitReader.Next(ctx)
+}
+
+// TestSupervisorExactlyOnce fails a windowed job at random moments, many
+// times, and checks that the committed output of its transactional sink is
+// exactly the output of a run without failure: each restart resumes from
+// the last completed checkpoint (state in the LSM, source positions, sink
+// transactions), and transactions of a failed attempt are aborted.
+func TestSupervisorExactlyOnce(t *testing.T) {
+	const rows, keys = 400_000, 37
+	for _, tc := range []struct {
+		name     string
+		failures int64
+		faults   bool // also fail object-storage writes and commits
+	}{
+		{"no failures", 0, false},
+		{"source failures", 12, false},
+		{"storage and commit faults", 6, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			p := windowJob(t, rows, keys, "0.02s")
+			src := &flakySource{Source: p.Nodes[0].Source, seed: 1}
+			src.failures.Store(tc.failures)
+			p.Nodes[0].Source = src
+			sink := computetest.NewTxnCollector()
+			p.Nodes[len(p.Nodes)-1].Sink = sink
+			base, err := objstore.Open(context.Background(), "mem://")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st objstore.Storage = base
+			if tc.faults {
+				fi := objstore.NewFaultInjector(base, objstore.FaultOptions{Seed: 3})
+				fi.AddRule(objstore.Rule{Ops: objstore.OpFinish | objstore.OpCreateIfAbsent, Probability: 0.05, Times: 8})
+				st = fi
+				sink.FailCommits.Store(3)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			sv, err := runtime.Run(ctx, p, runtime.Options{Allocator: mem}, runtime.RunOptions{
+				Storage: st,
+				Restart: mustFixedDelay(t, 1000),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sv.Wait(); err != nil {
+				t.Fatalf("job: %v", err)
+			}
+			got := windowRows(t, sink.Committed())
+			want := windowModel(rows, keys)
+			if !slices.Equal(got, want) {
+				t.Fatalf("committed output differs from a run without failure: %d rows, want %d\n%s", len(got), len(want), firstDiff(got, want))
+			}
+			stats := sv.Stats()
+			if tc.failures > 0 && stats.Restarts == 0 {
+				t.Errorf("no restart happened")
+			}
+			if sink.Staged() != 0 {
+				t.Errorf("%d transactions left staged", sink.Staged())
+			}
+			t.Logf("%d restarts, %d checkpoints, %d state bytes uploaded", stats.Restarts, stats.CheckpointsCompleted, stats.CheckpointBytes)
+		})
+	}
+}
+
+func firstDiff(got, want []string) string {
+	for i := 0; i < len(got) || i < len(want); i++ {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			return fmt.Sprintf("at %d: got %q, want %q", i, g, w)
+		}
+	}
+	return "(equal)"
+}
+
+func mustFixedDelay(t *testing.T, attempts int) restart.Strategy {
+	t.Helper()
+	s, err := restart.NewFixedDelay(restart.FixedDelayConfig{Attempts: attempts, Delay: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
