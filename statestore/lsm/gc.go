@@ -137,53 +137,11 @@ func (d *DB) GCWith(ctx context.Context, p manifest.Policy) (manifest.GCPlan, er
 }
 
 func (d *DB) planGC(ctx context.Context, p manifest.Policy) (manifest.GCPlan, error) {
-	names, err := d.st.List(ctx, manifest.ManifestPrefix)
+	in, err := listNamespace(ctx, d.st, p)
 	if err != nil {
 		return manifest.GCPlan{}, err
 	}
-	pinNames, err := d.st.List(ctx, manifest.PinPrefix)
-	if err != nil {
-		return manifest.GCPlan{}, err
-	}
-	var pins []uint64
-	for _, n := range pinNames {
-		if id, ok := manifest.ParsePinName(n); ok {
-			pins = append(pins, id)
-		}
-	}
-	retained, dropped := manifest.SelectRetained(names, pins, p)
-	in := manifest.GCInput{Self: d.self, Retained: map[string]*manifest.Checkpoint{}, Dropped: map[string]*manifest.Checkpoint{}}
-	for _, n := range retained {
-		b, err := d.st.ReadAll(ctx, n)
-		if err != nil {
-			return manifest.GCPlan{}, err // a retained manifest must be readable to collect safely
-		}
-		cp, err := manifest.DecodeCheckpoint(n, b)
-		if err != nil {
-			return manifest.GCPlan{}, err
-		}
-		in.Retained[n] = cp
-	}
-	for _, n := range dropped {
-		b, err := d.st.ReadAll(ctx, n)
-		if objstore.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return manifest.GCPlan{}, err
-		}
-		cp, err := manifest.DecodeCheckpoint(n, b)
-		if err != nil {
-			// Unreadable and dropped: delete it, but rely on nothing it says.
-			in.Dropped[n] = &manifest.Checkpoint{Shard: "\x00unreadable"}
-			continue
-		}
-		in.Dropped[n] = cp
-	}
-	in.Objects, err = d.st.List(ctx, manifest.SSTPrefix)
-	if err != nil {
-		return manifest.GCPlan{}, err
-	}
+	in.Self = d.self
 	d.mu.Lock()
 	in.Live = d.mu.gcSeen
 	for v := range d.mu.live {
@@ -195,6 +153,86 @@ func (d *DB) planGC(ctx context.Context, p manifest.Policy) (manifest.GCPlan, er
 	in.Live = cloneSet(in.Live)
 	d.mu.Unlock()
 	return manifest.PlanGC(in), nil
+}
+
+// listNamespace reads what a collection over the job namespace decides on:
+// the manifests split by p (and pins), and the table listing.
+func listNamespace(ctx context.Context, st objstore.Storage, p manifest.Policy) (manifest.GCInput, error) {
+	in := manifest.GCInput{Retained: map[string]*manifest.Checkpoint{}, Dropped: map[string]*manifest.Checkpoint{}}
+	names, err := st.List(ctx, manifest.ManifestPrefix)
+	if err != nil {
+		return in, err
+	}
+	pinNames, err := st.List(ctx, manifest.PinPrefix)
+	if err != nil {
+		return in, err
+	}
+	var pins []uint64
+	for _, n := range pinNames {
+		if id, ok := manifest.ParsePinName(n); ok {
+			pins = append(pins, id)
+		}
+	}
+	retained, dropped := manifest.SelectRetained(names, pins, p)
+	for _, n := range retained {
+		b, err := st.ReadAll(ctx, n)
+		if err != nil {
+			return in, err // a retained manifest must be readable to collect safely
+		}
+		cp, err := manifest.DecodeCheckpoint(n, b)
+		if err != nil {
+			return in, err
+		}
+		in.Retained[n] = cp
+	}
+	for _, n := range dropped {
+		b, err := st.ReadAll(ctx, n)
+		if objstore.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return in, err
+		}
+		cp, err := manifest.DecodeCheckpoint(n, b)
+		if err != nil {
+			// Unreadable and dropped: delete it, but rely on nothing it says.
+			in.Dropped[n] = &manifest.Checkpoint{Shard: "\x00unreadable"}
+			continue
+		}
+		in.Dropped[n] = cp
+	}
+	in.Objects, err = st.List(ctx, manifest.SSTPrefix)
+	return in, err
+}
+
+// Collect runs a garbage collection over the job namespace in storage
+// without a running store: for the checkpoint coordinator, after a
+// checkpoint completed and when a job has ended. Tables of writers whose
+// epoch is below fencedBelow count as fenced (those attempts are known to
+// have stopped, so nothing they wrote is in flight); tables of other
+// writers not named by a manifest are kept. Objects are deleted before
+// manifests, as DB.GC does.
+func Collect(ctx context.Context, storage objstore.Storage, p manifest.Policy, fencedBelow uint64) (manifest.GCPlan, error) {
+	if err := p.Validate(); err != nil {
+		return manifest.GCPlan{}, err
+	}
+	in, err := listNamespace(ctx, storage, p)
+	if err != nil {
+		return manifest.GCPlan{}, fmt.Errorf("lsm: collect: %w", err)
+	}
+	in.FencedBelow = fencedBelow
+	plan := manifest.PlanGC(in)
+	for _, o := range plan.DeleteObjects {
+		if err := storage.Delete(ctx, o); err != nil && !objstore.IsNotFound(err) {
+			return plan, fmt.Errorf("lsm: collect: %w", err)
+		}
+	}
+	for _, m := range plan.DeleteManifests {
+		if err := storage.Delete(ctx, m); err != nil && !objstore.IsNotFound(err) {
+			return plan, fmt.Errorf("lsm: collect: %w", err)
+		}
+	}
+	return plan, nil
 }
 
 func cloneSet(m map[string]bool) map[string]bool {

@@ -18,6 +18,10 @@ type Policy struct {
 	// KeepFrom, if non-zero, also retains every checkpoint id >= KeepFrom
 	// (for example the last checkpoint the coordinator knows completed).
 	KeepFrom uint64
+	// KeepUntil, if non-zero, retains no checkpoint id above it (unless
+	// pinned), whatever KeepLast says: once a job has ended, checkpoints
+	// above its last completed one can only have failed.
+	KeepUntil uint64
 }
 
 // Validate reports a bad policy.
@@ -40,6 +44,10 @@ func SelectRetained(manifests []string, pins []uint64, p Policy) (retained, drop
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
+	if p.KeepUntil != 0 {
+		n, _ := slices.BinarySearch(ids, p.KeepUntil+1)
+		ids = ids[:n]
+	}
 	keep := map[uint64]bool{}
 	for i := len(ids) - 1; i >= 0 && i >= len(ids)-p.KeepLast; i-- {
 		keep[ids[i]] = true
@@ -82,6 +90,10 @@ type GCInput struct {
 	// iterators, uploads in flight, and tables of checkpoints not yet
 	// durable.
 	Live map[string]bool
+	// FencedBelow, if non-zero, says every writer with an epoch below it
+	// has stopped (the job attempts before the current one, or all of them
+	// once the job has ended): what they wrote is never in flight.
+	FencedBelow uint64
 }
 
 // GCPlan is a garbage-collection decision. The caller deletes the objects
@@ -103,8 +115,8 @@ type GCPlan struct {
 //  3. it cannot be in flight: either a dropped manifest references it (it
 //     was published, so its writer no longer writes it), or its writer is
 //     fenced: the running store itself (Self, same instance), an older
-//     epoch of Self's shard, or an epoch older than that of some manifest
-//     the same shard published since.
+//     epoch of Self's shard, an epoch below FencedBelow, or an epoch older
+//     than that of some manifest the same shard published since.
 //
 // Objects whose names are not SST names are never touched. Every dropped
 // manifest is deleted.
@@ -142,6 +154,8 @@ func PlanGC(in GCInput) GCPlan {
 		case w == in.Self:
 			plan.DeleteObjects = append(plan.DeleteObjects, o)
 		case w.Shard == in.Self.Shard && w.Epoch < in.Self.Epoch:
+			plan.DeleteObjects = append(plan.DeleteObjects, o)
+		case w.Epoch < in.FencedBelow:
 			plan.DeleteObjects = append(plan.DeleteObjects, o)
 		case newestAbove(newest, w):
 			plan.DeleteObjects = append(plan.DeleteObjects, o)
