@@ -64,6 +64,9 @@ type Supervisor struct {
 		job   *Job
 		coord *checkpoint.Coordinator
 	}
+	gcMu     sync.Mutex     // one state collection at a time
+	gcWG     sync.WaitGroup // background collections
+	gcActive atomic.Bool
 	stats struct {
 		attempts, restarts  atomic.Int64
 		lastCheckpointBytes atomic.Int64
@@ -343,7 +346,7 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 				Inject:         j.inject,
 				Commit:         s.commit,
 				Pin:            func(ctx context.Context, id uint64) error { return lsm.Pin(ctx, s.storage, id) },
-				Retain:         func(keepFrom uint64) { s.retained(j, keepFrom) },
+				Retain:         func(keepFrom uint64) { s.retained(j, a.number, keepFrom) },
 				Fail:           func(err error) { j.cancel(err) },
 			})
 			if err != nil {
@@ -376,7 +379,50 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 	s.mu.Lock()
 	s.mu.coord = nil
 	s.mu.Unlock()
+	if coord != nil {
+		// Every store of the attempt is closed: collect what it left that
+		// no retained checkpoint reaches.
+		s.gcWG.Wait()
+		if last := s.lastStateCheckpoint(ctx); last != 0 {
+			s.collect(ctx, manifest.Policy{KeepLast: 1, KeepFrom: s.keepFrom.Load(), KeepUntil: last}, a.number+1)
+		}
+	}
 	return err
+}
+
+// lastStateCheckpoint returns the id of the newest retained checkpoint
+// that holds state (a final commit holds none), or of the checkpoint the
+// job restored; 0 if there is none or the listing failed.
+func (s *Supervisor) lastStateCheckpoint(ctx context.Context) uint64 {
+	var last uint64
+	if s.restore != nil {
+		last = s.restore.ID
+	}
+	ids, err := s.ckpts.List(ctx)
+	if err != nil {
+		return 0
+	}
+	for i := len(ids) - 1; i >= 0 && ids[i] > last; i-- {
+		md, err := s.ckpts.Read(ctx, ids[i])
+		if err != nil {
+			return 0
+		}
+		if md.Kind != checkpoint.Final {
+			return ids[i]
+		}
+	}
+	return last
+}
+
+// collect deletes state that no retained checkpoint reaches (see
+// lsm.Collect); writers of attempts below fencedBelow have stopped.
+// Failures are logged: the next collection retries.
+func (s *Supervisor) collect(ctx context.Context, p manifest.Policy, fencedBelow uint64) {
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	if _, err := lsm.Collect(ctx, s.storage, p, fencedBelow); err != nil && ctx.Err() == nil {
+		s.opts.Logger.Warn("state garbage collection failed", "job", s.plan.Name, "err", err)
+	}
 }
 
 // recoverSinks commits the transactions of the checkpoint an attempt
@@ -427,8 +473,18 @@ func (s *Supervisor) commit(ctx context.Context, txns []checkpoint.SinkTxn) erro
 
 // retained is called after a checkpoint completed: state older than
 // keepFrom may be collected, and the checkpoint's upload size is recorded.
-func (s *Supervisor) retained(j *Job, keepFrom uint64) {
+func (s *Supervisor) retained(j *Job, attempt, keepFrom uint64) {
 	s.keepFrom.Store(keepFrom)
+	// Collect what older checkpoints and attempts left, in the background
+	// (skipped while one still runs).
+	if s.gcActive.CompareAndSwap(false, true) {
+		s.gcWG.Add(1)
+		go func() {
+			defer s.gcWG.Done()
+			defer s.gcActive.Store(false)
+			s.collect(j.runCtx, manifest.Policy{KeepLast: 1, KeepFrom: keepFrom}, attempt)
+		}()
+	}
 	s.stats.completed.Add(1)
 	var bytes int64
 	for _, t := range j.tasks {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -13,11 +15,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sluicedata/sluice/compute/checkpoint"
 	"github.com/sluicedata/sluice/compute/computetest"
 	"github.com/sluicedata/sluice/compute/plan"
 	"github.com/sluicedata/sluice/compute/restart"
 	"github.com/sluicedata/sluice/compute/runtime"
 	"github.com/sluicedata/sluice/connectors"
+	"github.com/sluicedata/sluice/statestore/manifest"
 	"github.com/sluicedata/sluice/statestore/objstore"
 )
 
@@ -28,7 +32,7 @@ func windowJob(t *testing.T, rows, keys int64, interval string) *plan.Plan {
 	spec, err := plan.ParseJobFile([]byte(fmt.Sprintf(`
 name: eo-window
 parallelism: 2
-state: {lsm: {url: "mem://", memtable_bytes: 65536}}
+state: {lsm: {url: "mem://", memtable_bytes: 262144}}
 checkpoints: {interval: %s, timeout: 5s, tolerable_failures: 100, retained: 2}
 nodes:
   - id: src
@@ -124,7 +128,7 @@ func (r *flakyReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 // the last completed checkpoint (state in the LSM, source positions, sink
 // transactions), and transactions of a failed attempt are aborted.
 func TestSupervisorExactlyOnce(t *testing.T) {
-	const rows, keys = 400_000, 37
+	const rows, keys = 200_000, 37
 	for _, tc := range []struct {
 		name     string
 		failures int64
@@ -156,7 +160,7 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			sv, err := runtime.Run(ctx, p, runtime.Options{Allocator: mem}, runtime.RunOptions{
+			sv, err := runtime.Run(ctx, p, runtime.Options{Allocator: mem, Logger: testLogger(t)}, runtime.RunOptions{
 				Storage: st,
 				Restart: mustFixedDelay(t, 1000),
 			})
@@ -178,8 +182,64 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 			if sink.Staged() != 0 {
 				t.Errorf("%d transactions left staged", sink.Staged())
 			}
+			if tc.failures > 0 && stats.CheckpointsCompleted == 0 {
+				t.Errorf("no checkpoint completed: restarts never restored state")
+			}
+			checkGarbage(t, base)
 			t.Logf("%d restarts, %d checkpoints, %d state bytes uploaded", stats.Restarts, stats.CheckpointsCompleted, stats.CheckpointBytes)
 		})
+	}
+}
+
+// checkGarbage lists the job's folder and checks that it holds only what
+// the retained checkpoints reach: their metadata, the state manifests they
+// name, and the tables those manifests name.
+func checkGarbage(t *testing.T, st objstore.Storage) {
+	t.Helper()
+	ctx := context.Background()
+	cs := checkpoint.NewStore(st, "test")
+	ids, err := cs.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reachable := map[string]bool{}
+	for _, id := range ids {
+		md, err := cs.Read(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range md.States {
+			name := string(h.Handle.Data)
+			reachable[name] = true
+			raw, err := st.ReadAll(ctx, name)
+			if err != nil {
+				t.Fatalf("checkpoint %d: state manifest: %v", id, err)
+			}
+			cp, err := manifest.DecodeCheckpoint(name, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, level := range cp.Levels {
+				for _, f := range level {
+					reachable[f.Object] = true
+				}
+			}
+		}
+	}
+	for _, prefix := range []string{manifest.SSTPrefix, manifest.ManifestPrefix} {
+		names, err := st.List(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var garbage []string
+		for _, n := range names {
+			if !reachable[n] {
+				garbage = append(garbage, n)
+			}
+		}
+		if len(garbage) > 0 {
+			t.Errorf("%d of %d objects under %s are not reachable from retained checkpoints %v, e.g. %v", len(garbage), len(names), prefix, ids, garbage[:min(3, len(garbage))])
+		}
 	}
 }
 
@@ -206,4 +266,16 @@ func mustFixedDelay(t *testing.T, attempts int) restart.Strategy {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// testLogger logs through t, so a failing test shows what the job did.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
