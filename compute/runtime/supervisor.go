@@ -42,9 +42,10 @@ type RunOptions struct {
 // from the latest completed checkpoint (or the savepoint the job started
 // from), and a failed attempt is restarted as the restart strategy allows.
 type Supervisor struct {
-	plan *plan.Plan
-	opts Options
-	ro   RunOptions
+	plan        *plan.Plan
+	opts        Options
+	ro          RunOptions
+	callerState bool // opts.State was given: use it, without checkpoints
 
 	storage  objstore.Storage     // the job's folder; nil with the memory backend
 	counter  *objstore.Counter    // counts storage requests
@@ -67,7 +68,7 @@ type Supervisor struct {
 	gcMu     sync.Mutex     // one state collection at a time
 	gcWG     sync.WaitGroup // background collections
 	gcActive atomic.Bool
-	stats struct {
+	stats    struct {
 		attempts, restarts  atomic.Int64
 		lastCheckpointBytes atomic.Int64
 		checkpointBytes     atomic.Int64
@@ -80,8 +81,12 @@ type Supervisor struct {
 // corrupt or does not match the job, or state storage that cannot be
 // opened. Nothing is deleted in those cases.
 func Run(ctx context.Context, p *plan.Plan, opts Options, ro RunOptions) (*Supervisor, error) {
+	callerState := opts.State != nil
 	opts = opts.ensureDefaults()
-	s := &Supervisor{plan: p, opts: opts, ro: ro, done: make(chan struct{})}
+	if !callerState {
+		opts.State = nil // chosen by the plan's state backend
+	}
+	s := &Supervisor{plan: p, opts: opts, ro: ro, done: make(chan struct{}), callerState: callerState}
 	s.strategy = ro.Restart
 	if s.strategy == nil && p.NewRestart != nil {
 		s.strategy = p.NewRestart()
@@ -138,7 +143,7 @@ func jobURL(raw, job string) (string, error) {
 
 func (s *Supervisor) openBackend(ctx context.Context) error {
 	p := s.plan
-	if s.opts.State != nil && s.ro.Storage == nil {
+	if s.callerState && s.ro.Storage == nil {
 		return nil // the caller chose the backend; no durability
 	}
 	if p.State.Kind == plan.BackendMemory {
@@ -306,7 +311,8 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 	opts := s.opts
 	if s.lsmOpts != nil {
 		opts.State = lsm.NewOpener(*s.lsmOpts)
-	} else if opts.State == nil || s.stats.attempts.Load() > 1 {
+	} else if !s.callerState {
+		// The memory backend: every attempt starts from empty state.
 		opts.State = memstore.NewRegistry(memstore.Options{Clock: opts.Clock})
 	}
 	var coord *checkpoint.Coordinator
