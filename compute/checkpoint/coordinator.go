@@ -192,6 +192,9 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	need(d.Inject != nil, "Deps.Inject")
 	need(d.Commit != nil, "Deps.Commit")
 	need(len(d.Tasks) > 0, "Deps.Tasks")
+	for _, e := range checkOperators(d.Operators, d.MaxParallelism) {
+		err = errors.Join(err, fmt.Errorf("checkpoint coordinator: Deps.Operators: %s", e))
+	}
 	tasks := make(map[string]bool, len(d.Tasks))
 	for _, t := range d.Tasks {
 		if tasks[t] {
@@ -706,7 +709,7 @@ func (c *Coordinator) countFailure(err error) {
 	c.stats(func(s *Stats) { s.ConsecutiveFailures = n })
 	c.log.Warn("checkpoint failed", "err", err, "consecutive_failures", n, "tolerable", c.cfg.TolerableFailures)
 	if n > c.cfg.TolerableFailures {
-		c.failJob(fmt.Errorf("%d checkpoints failed in a row, more than tolerable_failures = %d; the last: %w", n, c.cfg.TolerableFailures, err))
+		c.failJob(fmt.Errorf("checkpoints failed %d times in a row, more than tolerable_failures = %d; the last: %w", n, c.cfg.TolerableFailures, err))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
 	"io"
 	"log/slog"
 	"strings"
@@ -29,14 +30,6 @@ func (r *rig) ackAll(id uint64) {
 	}
 }
 
-// waitTimers blocks until the fake clock has at least n armed timers: the
-// code under test is waiting on it.
-func (r *rig) waitTimers(n int) {
-	for r.clk.PendingTimers() < n {
-		<-r.clk.TimerArmed()
-	}
-}
-
 func (r *rig) failures() []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -54,9 +47,10 @@ func TestPublishStallTimesOut(t *testing.T) {
 	r.fault.AddRule(objstore.Rule{Ops: objstore.OpCreateIfAbsent, Prefix: checkpointsDir, Latency: time.Hour, LatencyOnly: true})
 	r.clk.Advance(5 * time.Second)
 	r.ackAll(1)
-	// The loop is blocked in the write: the fault's latency timer and the
-	// checkpoint's deadline are armed.
-	r.waitTimers(2)
+	// Wait until the write is stalled.
+	for r.faultClk.PendingTimers() == 0 {
+		<-r.faultClk.TimerArmed()
+	}
 	r.clk.Advance(25 * time.Second)
 	r.c.sync()
 	fails := r.failures()
@@ -78,7 +72,9 @@ func TestPublishStallTimesOut(t *testing.T) {
 func TestCommitStallFailsJob(t *testing.T) {
 	r := newRig(t)
 	r.cfg = Config{Interval: 10 * time.Second, Timeout: time.Minute}
+	entered := make(chan struct{})
 	r.deps.Commit = func(ctx context.Context, txns []SinkTxn) error {
+		close(entered)
 		<-ctx.Done()
 		return ctx.Err()
 	}
@@ -86,7 +82,7 @@ func TestCommitStallFailsJob(t *testing.T) {
 	r.clk.Advance(10 * time.Second)
 	r.c.sync()
 	r.ackAll(1)
-	r.waitTimers(1) // the commit's deadline
+	<-entered
 	r.clk.Advance(time.Minute)
 	r.c.sync()
 	fails := r.failures()
@@ -244,7 +240,7 @@ func TestRealClock(t *testing.T) {
 	c, err = New(Config{Interval: 10 * time.Millisecond, Timeout: time.Minute, Retained: 2}, Deps{
 		Clock:  clock.Real(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Job:    "real", MaxParallelism: 1,
+		Job:    "real", MaxParallelism: 4,
 		Operators: []Operator{{ID: "a", Kind: "source", Parallelism: 2}, {ID: "b", Kind: "sink", Parallelism: 1}},
 		Store:     NewStore(mem, "mem://"),
 		Tasks:     tasks,

@@ -115,21 +115,11 @@ func (md *Metadata) validate() error {
 	default:
 		bad("kind %q is not %q, %q or %q", md.Kind, Periodic, Savepoint, Final)
 	}
-	if md.MaxParallelism < 1 {
-		bad("max_parallelism %d is less than 1", md.MaxParallelism)
+	for _, e := range checkOperators(md.Operators, md.MaxParallelism) {
+		bad("%s", e)
 	}
 	ops := make(map[string]Operator, len(md.Operators))
 	for _, op := range md.Operators {
-		if op.ID == "" {
-			bad("an operator has an empty id")
-			continue
-		}
-		if _, dup := ops[op.ID]; dup {
-			bad("operator %q is listed twice", op.ID)
-		}
-		if op.Parallelism < 1 || op.Parallelism > md.MaxParallelism {
-			bad("operator %q: parallelism %d is not in [1, max_parallelism %d]", op.ID, op.Parallelism, md.MaxParallelism)
-		}
 		ops[op.ID] = op
 	}
 	for _, p := range md.Positions {
@@ -160,6 +150,29 @@ func (md *Metadata) validate() error {
 		}
 	}
 	return err
+}
+
+// checkOperators returns what is wrong with a job's operator list.
+func checkOperators(ops []Operator, maxParallelism int) []string {
+	var errs []string
+	if maxParallelism < 1 {
+		errs = append(errs, fmt.Sprintf("max_parallelism %d is less than 1", maxParallelism))
+	}
+	seen := make(map[string]bool, len(ops))
+	for _, op := range ops {
+		if op.ID == "" {
+			errs = append(errs, "an operator has an empty id")
+			continue
+		}
+		if seen[op.ID] {
+			errs = append(errs, fmt.Sprintf("operator %q is listed twice", op.ID))
+		}
+		seen[op.ID] = true
+		if op.Parallelism < 1 || op.Parallelism > maxParallelism {
+			errs = append(errs, fmt.Sprintf("operator %q: parallelism %d is not in [1, max_parallelism %d]", op.ID, op.Parallelism, maxParallelism))
+		}
+	}
+	return errs
 }
 
 // Compatible reports whether a job with operators ops and max parallelism

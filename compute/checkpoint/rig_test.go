@@ -101,17 +101,20 @@ func txnList(txns []SinkTxn) string {
 // rig runs a Coordinator on a fake clock over in-memory storage, with
 // callbacks that record what happens.
 type rig struct {
-	t     *testing.T
-	clk   *clock.Fake
-	mem   objstore.Storage // under fault
+	t   *testing.T
+	clk *clock.Fake
+	mem objstore.Storage // under fault
+	// faultClk times injected latency, apart from clk: a test waits on it
+	// to know that a storage call is stalled.
+	faultClk *clock.Fake
 	// injectedCh is signalled after each injected barrier.
 	injectedCh chan struct{}
-	fault *objstore.FaultInjector
-	sp    objstore.Storage // savepoint directories
-	store *Store
-	cfg   Config
-	deps  Deps
-	c     *Coordinator
+	fault      *objstore.FaultInjector
+	sp         objstore.Storage // savepoint directories
+	store      *Store
+	cfg        Config
+	deps       Deps
+	c          *Coordinator
 
 	mu struct {
 		sync.Mutex
@@ -125,7 +128,7 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
-	r := &rig{t: t, clk: clock.NewFake(t0), injectedCh: make(chan struct{}, 1)}
+	r := &rig{t: t, clk: clock.NewFake(t0), faultClk: clock.NewFake(t0), injectedCh: make(chan struct{}, 1)}
 	ctx := context.Background()
 	mem, err := objstore.Open(ctx, "mem://")
 	if err != nil {
@@ -137,7 +140,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(func() { mem.Close(); spMem.Close() })
 	r.mem = mem
-	r.fault = objstore.NewFaultInjector(mem, objstore.FaultOptions{Clock: r.clk})
+	r.fault = objstore.NewFaultInjector(mem, objstore.FaultOptions{Clock: r.faultClk})
 	r.sp = &recorder{Storage: spMem, name: "sp", log: r.logf}
 	r.store = NewStore(&recorder{Storage: r.fault, name: "store", log: r.logf}, "mem://test")
 	r.store.open = func(context.Context, string) (objstore.Storage, error) { return nopClose{r.sp}, nil }

@@ -434,8 +434,8 @@ func TestConfigValidate(t *testing.T) {
 	if d.Timeout != 10*time.Minute || d.MaxConcurrent != 1 || d.Retained != 1 || d.Interval != 0 {
 		t.Fatalf("defaults %+v", d)
 	}
-	_, err = New(Config{}, Deps{Tasks: []string{"a", "a"}})
-	for _, w := range []string{"Deps.Job is required", "Deps.Store is required", "Deps.Inject is required", "Deps.Commit is required", `Deps.Tasks lists "a" twice`} {
+	_, err = New(Config{}, Deps{Tasks: []string{"a", "a"}, Operators: []Operator{{ID: "x", Parallelism: 3}}, MaxParallelism: 2})
+	for _, w := range []string{`Deps.Operators: operator "x": parallelism 3 is not in [1, max_parallelism 2]`, "Deps.Job is required", "Deps.Store is required", "Deps.Inject is required", "Deps.Commit is required", `Deps.Tasks lists "a" twice`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("New: error %v does not say %q", err, w)
 		}
