@@ -46,8 +46,9 @@ type Deps struct {
 	// Required.
 	Inject func(b compute.Barrier)
 	// Commit commits the sink transactions of a completed checkpoint. It
-	// must be idempotent. A commit error fails the job (through Fail).
-	// Required.
+	// must be idempotent: a transaction that a task reported again in a
+	// later ack may be committed again. A commit error fails the job
+	// (through Fail). Required.
 	Commit func(ctx context.Context, txns []SinkTxn) error
 	// Pin, if set, is called before a savepoint's metadata is written, to
 	// keep its state from garbage collection. An error fails the savepoint.
@@ -94,7 +95,10 @@ type Stats struct {
 // idBlock is how many checkpoint ids one reservation in the Store covers.
 const idBlock = 100
 
-var errStopped = errors.New("checkpoint coordinator stopped")
+var (
+	errStopped   = errors.New("checkpoint coordinator stopped")
+	errFinishing = errors.New("the job is finishing")
+)
 
 // Coordinator triggers a job's checkpoints, collects the tasks'
 // acknowledgements, publishes the metadata of complete checkpoints, commits
@@ -358,6 +362,12 @@ func (c *Coordinator) FinalID() uint64 {
 // aborted checkpoints that tasks reported, commits those transactions and
 // applies retention. The coordinator must have been started.
 func (c *Coordinator) Finish(ctx context.Context, final TaskSnapshot) error {
+	c.mu.Lock()
+	started := c.mu.started
+	c.mu.Unlock()
+	if !started {
+		return errors.New("final commit: the checkpoint coordinator was not started")
+	}
 	reply := make(chan result, 1)
 	if !c.post(event{kind: evFinish, snap: final, ctx: ctx, reply: reply}) {
 		return errStopped
@@ -506,7 +516,7 @@ func (c *Coordinator) cannotTrigger() error {
 	case c.ended != "":
 		return fmt.Errorf("task %q has finished its input; checkpoints need every task running", c.ended)
 	case c.finalTaken():
-		return errors.New("the job is finishing")
+		return errFinishing
 	}
 	return nil
 }
@@ -595,7 +605,7 @@ func (c *Coordinator) allocate() (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mu.finalID != 0 {
-		return 0, errors.New("the job is finishing")
+		return 0, errFinishing
 	}
 	id := c.mu.nextID
 	c.mu.nextID++
@@ -609,6 +619,9 @@ func (c *Coordinator) trigger(now time.Time, kind Kind, dir string, reply chan r
 		if reply != nil {
 			reply <- result{err: err}
 			return
+		}
+		if errors.Is(err, errFinishing) {
+			return // FinalID was called since triggerAt: not a failure
 		}
 		c.stats(func(s *Stats) { s.Failed++ })
 		c.lastEnd = now

@@ -176,7 +176,7 @@ func runCoordinatorTrace(t *testing.T, script string) string {
 		default:
 			fail("unknown command")
 		}
-		if f[0] != "stop" {
+		if f[0] != "stop" && r.c != nil {
 			r.c.sync()
 		}
 		out = append(out, r.takeTrace()...)
