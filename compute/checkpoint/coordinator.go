@@ -476,6 +476,7 @@ func (c *Coordinator) shutdown() {
 		c.abort(p, errStopped, false)
 	}
 	c.mu.Lock()
+	c.mu.stopped = true // when Start's context ended, Stop was not called
 	events := c.mu.inbox
 	c.mu.inbox = nil
 	c.mu.Unlock()
@@ -798,6 +799,10 @@ func (c *Coordinator) complete(p *pending) {
 	url, err := c.publish(ctx, p, md)
 	err = withCause(ctx, err)
 	cancel()
+	if err != nil && c.ctx.Err() != nil {
+		c.abort(p, errStopped, true) // stopping is no checkpoint failure
+		return
+	}
 	if err != nil {
 		if errors.Is(err, objstore.ErrAlreadyExists) && p.kind != Savepoint || errors.Is(err, errFenced) {
 			c.failJob(fmt.Errorf("%s %d: another process published it first; this attempt is stale: %w", p.kind, p.id, err))
@@ -820,7 +825,9 @@ func (c *Coordinator) complete(p *pending) {
 	c.carried = slices.DeleteFunc(c.carried, func(ct carriedTxn) bool { return ct.from < p.id })
 
 	if err := c.commit(md); err != nil {
-		c.failJob(err)
+		if c.ctx.Err() == nil {
+			c.failJob(err)
+		}
 		if p.reply != nil {
 			p.reply <- result{url: url, err: err}
 		}

@@ -269,3 +269,43 @@ func TestRealClock(t *testing.T) {
 		t.Fatalf("retained %v, want 2", ids)
 	}
 }
+
+// TestStopDuringPublish stops the coordinator while the metadata write is
+// stalled: the checkpoint is aborted, and the job is not failed.
+func TestStopDuringPublish(t *testing.T) {
+	r := newRig(t)
+	r.cfg = Config{Interval: 10 * time.Second}
+	r.start()
+	r.clk.Advance(10 * time.Second)
+	r.c.sync()
+	r.fault.AddRule(objstore.Rule{Ops: objstore.OpCreateIfAbsent, Prefix: checkpointsDir, Latency: time.Hour, LatencyOnly: true})
+	r.ackAll(1)
+	for r.faultClk.PendingTimers() == 0 {
+		<-r.faultClk.TimerArmed()
+	}
+	r.c.Stop()
+	if fails := r.failures(); len(fails) != 0 {
+		t.Fatalf("Stop failed the job: %v", fails)
+	}
+	if s := r.c.Stats(); s.Aborted != 1 || s.Failed != 0 {
+		t.Fatalf("stats %+v, want one aborted checkpoint", s)
+	}
+}
+
+// TestStartContextEnds cancels Start's context: the coordinator stops and
+// answers requests made afterwards.
+func TestStartContextEnds(t *testing.T) {
+	r := newRig(t)
+	c, err := New(Config{Interval: 10 * time.Second}, r.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Start(ctx)
+	cancel()
+	<-c.done
+	if _, err := c.TriggerSavepoint(context.Background(), "mem://"); !errors.Is(err, errStopped) {
+		t.Fatalf("TriggerSavepoint after the context ended: %v", err)
+	}
+	c.Stop()
+}
