@@ -48,9 +48,13 @@ type DB struct {
 
 	mu struct {
 		sync.Mutex
-		cond     *sync.Cond
-		mem      *memtable.Memtable
-		queue    []*flushItem // frozen memtables and checkpoints, oldest first
+		cond  *sync.Cond
+		mem   *memtable.Memtable
+		queue []*flushItem // frozen memtables and checkpoints, oldest first
+		// mems is mem and the frozen memtables of queue, newest first, as
+		// readers see them; nil when mem or queue changed since it was
+		// built (memsChangedLocked). Readers share it: never modify it.
+		mems     []*memtable.Memtable
 		current  *version
 		live     map[*version]struct{}
 		inflight map[string]int // objects being written or pinned by pending work
@@ -251,22 +255,32 @@ type readState struct {
 	now  int64
 }
 
-func (d *DB) acquire(op string) (*readState, error) {
+// acquire returns a read view; release it with release. It allocates
+// nothing: the memtable list is rebuilt only after it changed.
+func (d *DB) acquire(op string) (readState, error) {
+	now := d.opts.Clock.Now().UnixNano()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.mu.closed {
-		return nil, d.errClosed(op)
+		return readState{}, d.errClosed(op)
 	}
-	rs := &readState{v: d.mu.current, seq: d.seq.Load(), now: d.opts.Clock.Now().UnixNano()}
-	rs.mems = append(rs.mems, d.mu.mem)
-	for i := len(d.mu.queue) - 1; i >= 0; i-- {
-		if m := d.mu.queue[i].mem; m != nil {
-			rs.mems = append(rs.mems, m)
+	if d.mu.mems == nil {
+		mems := make([]*memtable.Memtable, 0, 1+len(d.mu.queue))
+		mems = append(mems, d.mu.mem)
+		for i := len(d.mu.queue) - 1; i >= 0; i-- {
+			if m := d.mu.queue[i].mem; m != nil {
+				mems = append(mems, m)
+			}
 		}
+		d.mu.mems = mems
 	}
+	rs := readState{mems: d.mu.mems, v: d.mu.current, seq: d.seq.Load(), now: now}
 	rs.v.refs++
 	return rs, nil
 }
+
+// memsChangedLocked notes that mem or queue changed.
+func (d *DB) memsChangedLocked() { d.mu.mems = nil }
 
 func (d *DB) release(rs *readState) {
 	d.mu.Lock()
@@ -323,18 +337,11 @@ func getMem(rs *readState, key []byte) (value []byte, ok, done bool) {
 // first read after Open costs about one round of metadata reads whatever
 // the number of tables.
 func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, bool, error) {
-	kg := statestore.KeyGroupOf(key)
-	var cands []*manifest.FileMeta
-	covers := func(f *manifest.FileMeta) bool {
-		if !f.Clip.Contains(kg) {
-			return false
-		}
-		lo, hi := f.Bounds()
-		return bytes.Compare(key, lo) >= 0 && bytes.Compare(key, hi) < 0
-	}
+	var buf [16]*manifest.FileMeta
+	cands := buf[:0]
 	v := rs.v.v
 	for _, f := range v.Levels[0] {
-		if covers(f) {
+		if f.ContainsKey(key) {
 			cands = append(cands, f)
 		}
 	}
@@ -343,14 +350,14 @@ func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, 
 		// First reference whose upper bound is above key.
 		i, j := 0, len(files)
 		for i < j {
-			h := (i + j) / 2
-			if _, hi := files[h].Bounds(); bytes.Compare(hi, key) <= 0 {
+			h := int(uint(i+j) >> 1)
+			if files[h].EndsAtOrBefore(key) {
 				i = h + 1
 			} else {
 				j = h
 			}
 		}
-		if i < len(files) && covers(files[i]) {
+		if i < len(files) && files[i].ContainsKey(key) {
 			cands = append(cands, files[i])
 		}
 	}
@@ -418,13 +425,13 @@ func (d *DB) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	defer d.release(rs)
-	v, ok, done := getMem(rs, key)
+	defer d.release(&rs)
+	v, ok, done := getMem(&rs, key)
 	if done {
 		d.m.memHits.Add(1)
 	} else {
 		d.m.memMisses.Add(1)
-		v, ok, err = d.getTables(ctx, rs, key)
+		v, ok, err = d.getTables(ctx, &rs, key)
 		if err != nil {
 			return nil, false, fmt.Errorf("lsm: get %x on shard %q: %w", key, d.shard.Name, err)
 		}
@@ -433,7 +440,10 @@ func (d *DB) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	d.m.found.Add(1)
-	return bytes.Clone(v), true, nil
+	// make+copy skips zeroing the new slice (bytes.Clone does not).
+	out := make([]byte, len(v))
+	copy(out, v)
+	return out, true, nil
 }
 
 // MultiGet implements statestore.Store. Keys the memtables do not decide
@@ -452,7 +462,7 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 	if err != nil {
 		return err
 	}
-	defer d.release(rs)
+	defer d.release(&rs)
 	type res struct {
 		v  []byte
 		ok bool
@@ -463,7 +473,7 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 		if !d.owned.ContainsKey(k) {
 			continue
 		}
-		v, ok, done := getMem(rs, k)
+		v, ok, done := getMem(&rs, k)
 		if done {
 			d.m.memHits.Add(1)
 			out[i] = res{v, ok}
@@ -474,7 +484,7 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 	}
 	if len(cold) == 1 {
 		i := cold[0]
-		v, ok, err := d.getTables(ctx, rs, keys[i])
+		v, ok, err := d.getTables(ctx, &rs, keys[i])
 		if err != nil {
 			return fmt.Errorf("lsm: multiget key %d (%x) on shard %q: %w", i, keys[i], d.shard.Name, err)
 		}
@@ -484,7 +494,7 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 		g.SetLimit(d.opts.MultiGetConcurrency)
 		for _, i := range cold {
 			g.Go(func() error {
-				v, ok, err := d.getTables(gctx, rs, keys[i])
+				v, ok, err := d.getTables(gctx, &rs, keys[i])
 				if err != nil {
 					return fmt.Errorf("lsm: multiget key %d (%x) on shard %q: %w", i, keys[i], d.shard.Name, err)
 				}
@@ -605,6 +615,7 @@ func (d *DB) rotateLocked(need int64) error {
 		d.mu.queue = append(d.mu.queue, &flushItem{mem: d.mu.mem, seq: d.seq.Load()})
 		d.signal(d.flushCh)
 	}
+	d.memsChangedLocked()
 	// A memtable that filled up is followed by one twice its size, up to
 	// MemtableSize, so small shards keep small arenas.
 	size := max(min(2*d.mu.mem.Capacity(), d.opts.MemtableSize), need+4<<10)
@@ -700,6 +711,7 @@ func (d *DB) Checkpoint(ctx context.Context, id uint64) (statestore.Pending, err
 	default:
 		d.mu.queue = append(d.mu.queue, &flushItem{seq: seq, ckpts: []*pendingCheckpoint{pc}})
 	}
+	d.memsChangedLocked()
 	d.m.ckptStarted.Add(1)
 	d.signal(d.flushCh)
 	return pc.p, nil
@@ -727,6 +739,7 @@ func (d *DB) Close() error {
 		}
 	}
 	d.mu.queue = nil
+	d.memsChangedLocked()
 	d.mu.Unlock()
 	d.tc.close()
 	return nil

@@ -159,6 +159,7 @@ func (d *DB) flushOne() bool {
 		d.installLocked(nv)
 	}
 	d.mu.queue = d.mu.queue[1:]
+	d.memsChangedLocked()
 	ckpts := item.ckpts
 	item.ckpts = nil
 	v := d.mu.current

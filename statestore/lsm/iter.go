@@ -176,9 +176,9 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte) (statestore.Iterator
 	if err != nil {
 		return nil, err
 	}
-	iters, dels, err := d.sources(ctx, rs, lo, hi)
+	iters, dels, err := d.sources(ctx, &rs, lo, hi)
 	if err != nil {
-		d.release(rs)
+		d.release(&rs)
 		return nil, fmt.Errorf("lsm: scan on shard %q: %w", d.shard.Name, err)
 	}
 	return &scanIter{d: d, rs: rs, m: &mergingIter{iters: iters}, frags: base.Fragmentize(dels), lower: lo, upper: hi}, nil
@@ -187,7 +187,7 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte) (statestore.Iterator
 // scanIter yields the newest live version of each user key.
 type scanIter struct {
 	d      *DB
-	rs     *readState
+	rs     readState
 	m      *mergingIter
 	frags  base.Fragments
 	lower  []byte
@@ -269,6 +269,6 @@ func (s *scanIter) Close() error {
 	s.closed = true
 	s.valid = false
 	s.m.Close()
-	s.d.release(s.rs)
+	s.d.release(&s.rs)
 	return s.Error()
 }

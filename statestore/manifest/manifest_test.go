@@ -1,7 +1,9 @@
 package manifest
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -374,4 +376,41 @@ func TestRefs(t *testing.T) {
 		}
 	}()
 	r.Remove("zzz")
+}
+
+// ContainsKey and EndsAtOrBefore agree with Bounds on random references
+// and keys (short keys, empty and partial clips, keys at the bounds).
+func TestFileMetaKeyChecks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	randKey := func() []byte {
+		k := make([]byte, rng.IntN(5))
+		for i := range k {
+			k[i] = byte(rng.IntN(4))
+		}
+		return k
+	}
+	for range 200_000 {
+		lo, hi := randKey(), randKey()
+		if bytes.Compare(lo, hi) > 0 {
+			lo, hi = hi, lo
+		}
+		a, b := uint16(rng.IntN(1100)), uint16(rng.IntN(1100))
+		f := &FileMeta{Smallest: lo, Limit: hi, Clip: statestore.KeyGroupRange{Start: min(a, b), End: max(a, b)}}
+		if rng.IntN(10) == 0 {
+			f.Clip = statestore.KeyGroupRange{Start: max(a, b), End: min(a, b)} // malformed: empty
+		}
+		for range 4 {
+			k := randKey()
+			if rng.IntN(4) == 0 {
+				k = bytes.Clone([][]byte{lo, hi}[rng.IntN(2)])
+			}
+			blo, bhi := f.Bounds()
+			if want := bytes.Compare(k, blo) >= 0 && bytes.Compare(k, bhi) < 0; f.ContainsKey(k) != want {
+				t.Fatalf("%v ContainsKey(%x) = %t, want %t", f, k, !want, want)
+			}
+			if want := bytes.Compare(bhi, k) <= 0; f.EndsAtOrBefore(k) != want {
+				t.Fatalf("%v EndsAtOrBefore(%x) = %t, want %t", f, k, !want, want)
+			}
+		}
+	}
 }

@@ -58,6 +58,30 @@ func (f *FileMeta) Bounds() (lo, hi []byte) {
 	return lo, hi
 }
 
+// ContainsKey reports whether key lies in the visible range (Bounds). It
+// allocates nothing, for the point-read path.
+func (f *FileMeta) ContainsKey(key []byte) bool {
+	if len(key) < statestore.KeyGroupBytes || f.Clip.Empty() {
+		lo, hi := f.Bounds()
+		return bytes.Compare(key, lo) >= 0 && bytes.Compare(key, hi) < 0
+	}
+	// A key of a key group in Clip is inside Clip's key bounds.
+	return f.Clip.Contains(statestore.KeyGroupOf(key)) &&
+		bytes.Compare(key, f.Smallest) >= 0 && bytes.Compare(key, f.Limit) < 0
+}
+
+// EndsAtOrBefore reports whether the visible range ends at or before key:
+// the upper bound of Bounds is <= key. It allocates nothing.
+func (f *FileMeta) EndsAtOrBefore(key []byte) bool {
+	if len(key) < statestore.KeyGroupBytes || f.Clip.Empty() {
+		_, hi := f.Bounds()
+		return bytes.Compare(hi, key) <= 0
+	}
+	// The clip's upper bound is the 2-byte key of group Clip.End: it is
+	// <= key exactly when key's group is >= Clip.End.
+	return statestore.KeyGroupOf(key) >= f.Clip.End || bytes.Compare(f.Limit, key) <= 0
+}
+
 // Empty reports whether nothing of the table is visible through the
 // reference.
 func (f *FileMeta) Empty() bool {

@@ -79,12 +79,14 @@ func New(opts Options) (*Memtable, error) {
 		return nil, err
 	}
 	m := &Memtable{arena: newArena(uint32(opts.Capacity))}
+	idx, ok0 := newHashIndex(m.arena, uint32(opts.Capacity))
 	var ok1, ok2 bool
 	m.points, ok1 = newSkiplist(m.arena)
 	m.rangeDels, ok2 = newSkiplist(m.arena)
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("memtable: Options.Capacity %d: too small for the skiplist heads", opts.Capacity)
+	if !ok0 || !ok1 || !ok2 {
+		return nil, fmt.Errorf("memtable: Options.Capacity %d: too small for the index and the skiplist heads", opts.Capacity)
 	}
+	m.points.idx = idx
 	m.mu.rng = rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
 	m.mu.w.m = m
 	return m, nil
@@ -254,8 +256,19 @@ func (m *Memtable) Empty() bool { return m.Len() == 0 && m.NumRangeDels() == 0 }
 // memtable. Range deletions are checked by a scan of those that start at or
 // before ukey, which is cheap while they are few, as in stream state.
 func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
+	if m.numEntries.Load() == 0 && m.numRangeDels.Load() == 0 {
+		// Counts are published when a writer session ends, before the
+		// seqnums of its entries are readable.
+		return base.Entry{}, false
+	}
 	sk := makeSearchKey(ukey, base.MakeTrailer(readSeq, base.KindMax))
-	if n := m.points.seekGE(&sk); n != 0 && m.arena.cmpUser(n, &sk) == 0 {
+	// The key's newest version, then on at level 0 past versions newer
+	// than readSeq.
+	n := m.points.idx.find(&sk)
+	for n != 0 && m.arena.cmp(n, &sk) < 0 {
+		n = m.arena.next(n, 0)
+	}
+	if n != 0 && m.arena.cmpUser(n, &sk) == 0 {
 		k := m.arena.key(n)
 		{
 			v, exp, _ := base.DecodeValue(k.Kind(), m.arena.value(n))

@@ -16,7 +16,8 @@ import (
 //	8   trailer  uint64
 //	16  prefix   uint64  (the first 8 user-key bytes, big-endian, zero-padded)
 //	24  height   uint32
-//	28  tower    [height]uint32 — next-node offsets, accessed atomically
+//	28  hnext    uint32  (next node of the hash index chain, see index.go)
+//	32  tower    [height]uint32 — next-node offsets, accessed atomically
 //	..  key bytes, then value bytes
 //
 // The prefix decides most comparisons from the node header alone, so a
@@ -27,7 +28,7 @@ import (
 // Offset 0 is the nil node; the arena never hands it out.
 const (
 	maxHeight      = 20
-	nodeHeaderSize = 28
+	nodeHeaderSize = 32
 	// A node reaches level l+1 with probability 1/4 (two random bits per
 	// level, see randomHeight).
 	bitsPerLevel = 2
@@ -163,6 +164,9 @@ type skiplist struct {
 	a      *arena
 	head   uint32
 	height atomic.Uint32
+	// idx, if set, maps each user key to its first node (the points list
+	// has one; the range deletions do not).
+	idx *hashIndex
 }
 
 func newSkiplist(a *arena) (*skiplist, bool) {
@@ -284,6 +288,7 @@ func (s *skiplist) insert(k *searchKey, height int, sp *splice, kind base.Kind, 
 	if !ok {
 		return full
 	}
+	prev0, next0 := sp.prev[0], sp.next[0]
 	if valLen > 0 {
 		vs := valueOffset(node, len(k.ukey), height)
 		base.AppendValue(a.buf[vs:vs:vs+uint32(valLen)], kind, expiry, value)
@@ -295,6 +300,20 @@ func (s *skiplist) insert(k *searchKey, height int, sp *splice, kind base.Kind, 
 	}
 	if uint32(height) > s.height.Load() {
 		s.height.Store(uint32(height))
+	}
+	if s.idx != nil {
+		// After the links: a reader that finds the node through the
+		// index walks on from it at level 0. The neighbours say whether
+		// the key is new, or the node is its new first version, or
+		// neither.
+		switch {
+		case prev0 != s.head && a.cmpUser(prev0, k) == 0:
+			// An older version: the index keeps the first one.
+		case next0 != 0 && a.cmpUser(next0, k) == 0:
+			s.idx.replace(next0, node, k)
+		default:
+			s.idx.push(node, k)
+		}
 	}
 	sp.last = node
 	return inserted

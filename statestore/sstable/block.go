@@ -128,22 +128,11 @@ func (it *blockIter) decodeAt(off int) bool {
 		return false
 	}
 	p := it.data[off:it.dataEnd]
-	shared, n1 := binary.Uvarint(p)
-	if n1 <= 0 {
-		it.corrupt(off, "bad shared length")
+	shared, unshared, vlen, h := entryHeader(p)
+	if h <= 0 {
+		it.corrupt(off, "bad entry header")
 		return false
 	}
-	unshared, n2 := binary.Uvarint(p[n1:])
-	if n2 <= 0 {
-		it.corrupt(off, "bad key length")
-		return false
-	}
-	vlen, n3 := binary.Uvarint(p[n1+n2:])
-	if n3 <= 0 {
-		it.corrupt(off, "bad value length")
-		return false
-	}
-	h := n1 + n2 + n3
 	rest := uint64(len(p) - h)
 	if shared > uint64(len(it.key)) || unshared > rest || vlen > rest-unshared {
 		it.corrupt(off, "entry lengths (%d,%d,%d) overflow block", shared, unshared, vlen)
@@ -162,6 +151,60 @@ func (it *blockIter) decodeAt(off int) bool {
 	it.nextOffset = off + vs + int(vlen)
 	it.valid = true
 	return true
+}
+
+// uvarint decodes the uvarint at the start of p, with a fast path for the
+// one-byte case that lengths in a block usually are.
+func uvarint(p []byte) (uint64, int) {
+	if len(p) > 0 && p[0] < 0x80 {
+		return uint64(p[0]), 1
+	}
+	return binary.Uvarint(p)
+}
+
+// entryHeader decodes the three lengths that start an entry and the header
+// length h, or h <= 0 if they are malformed.
+func entryHeader(p []byte) (shared, unshared, vlen uint64, h int) {
+	shared, n1 := uvarint(p)
+	if n1 <= 0 {
+		return 0, 0, 0, -1
+	}
+	unshared, n2 := uvarint(p[n1:])
+	if n2 <= 0 {
+		return 0, 0, 0, -1
+	}
+	vlen, n3 := uvarint(p[n1+n2:])
+	if n3 <= 0 {
+		return 0, 0, 0, -1
+	}
+	return shared, unshared, vlen, n1 + n2 + n3
+}
+
+// restartKey returns the key of the entry at restart point i without
+// copying it: a restart entry shares no bytes with its predecessor, so its
+// key lies whole in the block.
+func (it *blockIter) restartKey(i int) (base.InternalKey, bool) {
+	off := it.restart(i)
+	if off >= it.dataEnd {
+		it.corrupt(it.dataEnd+4*i, "restart point %d at offset %d is beyond the entries (%d bytes)", i, off, it.dataEnd)
+		return base.InternalKey{}, false
+	}
+	p := it.data[off:it.dataEnd]
+	shared, unshared, _, h := entryHeader(p)
+	if h <= 0 {
+		it.corrupt(off, "bad entry header")
+		return base.InternalKey{}, false
+	}
+	if shared != 0 || unshared > uint64(len(p)-h) {
+		it.corrupt(off, "restart entry lengths (%d,%d) overflow block", shared, unshared)
+		return base.InternalKey{}, false
+	}
+	k, ok := base.DecodeInternalKey(p[h : h+int(unshared)])
+	if !ok {
+		it.corrupt(off, "key of %d bytes is shorter than a trailer", unshared)
+		return base.InternalKey{}, false
+	}
+	return k, true
 }
 
 func (it *blockIter) first() bool {
@@ -241,14 +284,15 @@ func (it *blockIter) seekGE(target base.InternalKey) bool {
 		return false
 	}
 	// Find the first restart whose key is > target; start scanning from the
-	// restart before it.
+	// restart before it. Restart keys are compared in place.
 	lo, hi := 0, it.numRestarts
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if !it.seekRestart(m) {
+		k, ok := it.restartKey(m)
+		if !ok {
 			return false
 		}
-		if base.Compare(it.ikey, target) > 0 {
+		if base.Compare(k, target) > 0 {
 			hi = m
 		} else {
 			lo = m + 1

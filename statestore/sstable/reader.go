@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluicedata/sluice/statestore/sstable/base"
@@ -54,6 +55,7 @@ type Reader struct {
 	dataEnd   uint64 // offset of the filter block: data blocks lie below it
 	footer    footer
 	index     []byte
+	points    pointIndex
 	filter    []byte
 	rangeDels []base.RangeDel
 	frags     base.Fragments
@@ -119,10 +121,10 @@ func Open(ctx context.Context, src Readable, opts ReaderOptions) (*Reader, error
 	if r.index, err = sub(f.index); err != nil {
 		return nil, err
 	}
-	var bi blockIter
-	if err := bi.init(r.index, opts.Name, int64(f.index.Offset)); err != nil {
+	if r.points, err = r.buildPointIndex(r.index, int64(f.index.Offset)); err != nil {
 		return nil, err
 	}
+	var bi blockIter
 	rd, err := sub(f.rangeDel)
 	if err != nil {
 		return nil, err
@@ -237,17 +239,27 @@ func (r *Reader) GetAt(ctx context.Context, ukey []byte, readSeq uint64) (base.E
 	return e, found, nil
 }
 
+// pointScratch is the block iterator of one point read.
+type pointScratch struct{ data blockIter }
+
+var pointPool = sync.Pool{New: func() any { return new(pointScratch) }}
+
+// put returns s to the pool, keeping only the key buffers (no block stays
+// reachable from the pool).
+func (s *pointScratch) put() {
+	s.data = blockIter{key: s.data.key[:0]}
+	pointPool.Put(s)
+}
+
 func (r *Reader) getPoint(ctx context.Context, ukey []byte, readSeq uint64) (base.Entry, bool, error) {
 	target := base.MakeInternalKey(ukey, readSeq, base.KindMax)
-	var idx, data blockIter
-	if err := idx.init(r.index, r.opts.Name, int64(r.footer.index.Offset)); err != nil {
-		return base.Entry{}, false, err
-	}
-	for ok := idx.seekGE(target); ok; ok = idx.next() {
-		h, hok := decodeVarintHandle(idx.val)
-		if !hok {
-			return base.Entry{}, false, r.corrupt(int64(r.footer.index.Offset), "bad block handle in index")
-		}
+	// A pooled iterator keeps its key buffer, so a point read allocates
+	// nothing. The result aliases the block, never the buffer.
+	s := pointPool.Get().(*pointScratch)
+	defer s.put()
+	data := &s.data
+	for i := r.points.search(target); i < len(r.points.handles); i++ {
+		h := r.points.handles[i]
 		b, err := r.readDataBlock(ctx, h)
 		if err != nil {
 			return base.Entry{}, false, err
@@ -271,7 +283,7 @@ func (r *Reader) getPoint(ctx context.Context, ukey []byte, readSeq uint64) (bas
 		}
 		// The block ended before target: continue with the next block.
 	}
-	return base.Entry{}, false, idx.err
+	return base.Entry{}, false, nil
 }
 
 // errIterClosed is returned by an iterator used after Close.
