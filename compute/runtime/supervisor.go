@@ -64,6 +64,8 @@ type Supervisor struct {
 		sync.Mutex
 		job   *Job
 		coord *checkpoint.Coordinator
+		// changed is closed (and replaced) whenever coord changes.
+		changed chan struct{}
 	}
 	gcMu     sync.Mutex     // one state collection at a time
 	gcWG     sync.WaitGroup // background collections
@@ -369,9 +371,7 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 	if coord != nil {
 		coord.Start(ctx)
 	}
-	s.mu.Lock()
-	s.mu.job, s.mu.coord = j, coord
-	s.mu.Unlock()
+	s.setRunning(j, coord)
 	err = j.Wait()
 	if coord != nil {
 		if err == nil {
@@ -382,9 +382,7 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 		}
 		coord.Stop()
 	}
-	s.mu.Lock()
-	s.mu.coord = nil
-	s.mu.Unlock()
+	s.setRunning(j, nil)
 	if coord != nil {
 		// Every store of the attempt is closed: collect what it left that
 		// no retained checkpoint reaches.
@@ -502,19 +500,42 @@ func (s *Supervisor) retained(j *Job, attempt, keepFrom uint64) {
 	s.stats.checkpointBytes.Add(bytes)
 }
 
-// TriggerSavepoint takes a savepoint of the running job into dir (an
-// object storage URL) and returns its URL. The job keeps running.
-func (s *Supervisor) TriggerSavepoint(ctx context.Context, dir string) (string, error) {
+func (s *Supervisor) setRunning(j *Job, coord *checkpoint.Coordinator) {
 	s.mu.Lock()
-	coord := s.mu.coord
-	s.mu.Unlock()
-	if coord == nil {
-		if s.ckpts == nil {
-			return "", errors.New("savepoints need the lsm state backend")
-		}
-		return "", errors.New("the job is not running")
+	defer s.mu.Unlock()
+	s.mu.job, s.mu.coord = j, coord
+	if s.mu.changed != nil {
+		close(s.mu.changed)
 	}
-	return coord.TriggerSavepoint(ctx, dir)
+	s.mu.changed = make(chan struct{})
+}
+
+// TriggerSavepoint takes a savepoint of the job into dir (an object storage
+// URL) and returns its URL. The job keeps running. While the job is
+// (re)starting, it waits until it runs.
+func (s *Supervisor) TriggerSavepoint(ctx context.Context, dir string) (string, error) {
+	if s.ckpts == nil {
+		return "", errors.New("savepoints need the lsm state backend")
+	}
+	for {
+		s.mu.Lock()
+		coord, changed := s.mu.coord, s.mu.changed
+		if changed == nil {
+			s.mu.changed = make(chan struct{})
+			changed = s.mu.changed
+		}
+		s.mu.Unlock()
+		if coord != nil {
+			return coord.TriggerSavepoint(ctx, dir)
+		}
+		select {
+		case <-changed:
+		case <-s.done:
+			return "", errors.New("the job has ended")
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 }
 
 // StopWithSavepoint takes a savepoint into dir, then stops the job; Wait

@@ -27,16 +27,22 @@ import (
 // event time, with the LSM state backend and frequent checkpoints.
 func windowJob(t *testing.T, rows, keys int64, interval string) *plan.Plan {
 	t.Helper()
+	return windowJobWith(t, rows, keys, interval, "")
+}
+
+// windowJobWith is windowJob with more source options, e.g. ", unbounded: true".
+func windowJobWith(t *testing.T, rows, keys int64, interval, sourceOpts string) *plan.Plan {
+	t.Helper()
 	spec, err := plan.ParseJobFile([]byte(fmt.Sprintf(`
 name: eo-window
 parallelism: 2
 state: {lsm: {url: "mem://", memtable_bytes: 262144}}
-checkpoints: {interval: %s, timeout: 5s, tolerable_failures: 100, retained: 2}
+checkpoints: {interval: %s, timeout: 60s, tolerable_failures: 100, retained: 2}
 nodes:
   - id: src
     source:
       connector: test-sequence
-      options: {rows: %d, keys: %d, splits: 4}
+      options: {rows: %d, keys: %d, splits: 4%s}
       watermark: {column: ts, max_out_of_orderness: 0s}
   - id: win
     inputs: [src]
@@ -50,7 +56,7 @@ nodes:
   - id: out
     inputs: [win]
     sink: {connector: blackhole}
-`, interval, rows, keys)))
+`, interval, rows, keys, sourceOpts)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +98,7 @@ func windowRows(t *testing.T, rows []computetest.Row) []string {
 type flakySource struct {
 	connectors.Source
 	failures atomic.Int64
-	seed     uint64
+	seed     atomic.Uint64
 }
 
 func (f *flakySource) Open(ctx context.Context, s connectors.Split, pos connectors.Position, opts connectors.ReadOptions) (connectors.SplitReader, error) {
@@ -100,8 +106,7 @@ func (f *flakySource) Open(ctx context.Context, s connectors.Split, pos connecto
 	if err != nil {
 		return nil, err
 	}
-	seed := f.seed
-	f.seed++
+	seed := f.seed.Add(1)
 	return &flakyReader{SplitReader: r, f: f, rng: rand.New(rand.NewPCG(seed, 7))}, nil
 }
 
@@ -114,7 +119,11 @@ type flakyReader struct {
 var errInjected = errors.New("injected source failure")
 
 func (r *flakyReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
-	if r.rng.IntN(400) == 0 && r.f.failures.Add(-1) >= 0 {
+	odds := 400 // about one failure per 1.6M rows per split
+	if raceEnabled {
+		odds = 8
+	}
+	if r.rng.IntN(odds) == 0 && r.f.failures.Add(-1) >= 0 {
 		return nil, errInjected
 	}
 	return r.SplitReader.Next(ctx)
@@ -126,7 +135,10 @@ func (r *flakyReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 // the last completed checkpoint (state in the LSM, source positions, sink
 // transactions), and transactions of a failed attempt are aborted.
 func TestSupervisorExactlyOnce(t *testing.T) {
-	const rows, keys = 200_000, 37
+	rows, keys := int64(200_000), int64(37)
+	if raceEnabled {
+		rows = 40_000
+	}
 	for _, tc := range []struct {
 		name     string
 		failures int64
@@ -140,7 +152,7 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			p := windowJob(t, rows, keys, "0.02s")
-			src := &flakySource{Source: p.Nodes[0].Source, seed: 1}
+			src := &flakySource{Source: p.Nodes[0].Source}
 			src.failures.Store(tc.failures)
 			p.Nodes[0].Source = src
 			sink := computetest.NewTxnCollector()
