@@ -215,6 +215,7 @@ func (b *builder) checkRestart() {
 			Multiplier: e.GetMultiplier(),
 			ResetAfter: dur("exponential_delay.reset_after", e.GetResetAfter()),
 			Jitter:     e.GetJitter(),
+			NoJitter:   e.Jitter != nil && e.GetJitter() == 0,
 		}
 		newStrategy = func() (restart.Strategy, error) { return restart.NewExponentialDelay(c) }
 	case *sluicev1.RestartStrategy_FailureRate:

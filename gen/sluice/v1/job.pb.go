@@ -661,8 +661,9 @@ type ExponentialDelayRestart struct {
 	Multiplier float64 `protobuf:"fixed64,3,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
 	// A run this long without failure resets the wait to initial. Default 1h.
 	ResetAfter *durationpb.Duration `protobuf:"bytes,4,opt,name=reset_after,json=resetAfter,proto3" json:"reset_after,omitempty"`
-	// Random spread of each wait, as a fraction in [0, 1]. Default 0.1.
-	Jitter        float64 `protobuf:"fixed64,5,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	// Random spread of each wait, as a fraction in [0, 1]. Default 0.1; 0
+	// for none.
+	Jitter        *float64 `protobuf:"fixed64,5,opt,name=jitter,proto3,oneof" json:"jitter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -726,8 +727,8 @@ func (x *ExponentialDelayRestart) GetResetAfter() *durationpb.Duration {
 }
 
 func (x *ExponentialDelayRestart) GetJitter() float64 {
-	if x != nil {
-		return x.Jitter
+	if x != nil && x.Jitter != nil {
+		return *x.Jitter
 	}
 	return 0
 }
@@ -3068,7 +3069,7 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\tNoRestart\"`\n" +
 	"\x11FixedDelayRestart\x12\x1a\n" +
 	"\battempts\x18\x01 \x01(\x05R\battempts\x12/\n" +
-	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\"\xef\x01\n" +
+	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\"\xff\x01\n" +
 	"\x17ExponentialDelayRestart\x123\n" +
 	"\ainitial\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\ainitial\x12+\n" +
 	"\x03max\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03max\x12\x1e\n" +
@@ -3076,8 +3077,9 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"multiplier\x18\x03 \x01(\x01R\n" +
 	"multiplier\x12:\n" +
 	"\vreset_after\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"resetAfter\x12\x16\n" +
-	"\x06jitter\x18\x05 \x01(\x01R\x06jitter\"\x9f\x01\n" +
+	"resetAfter\x12\x1b\n" +
+	"\x06jitter\x18\x05 \x01(\x01H\x00R\x06jitter\x88\x01\x01B\t\n" +
+	"\a_jitter\"\x9f\x01\n" +
 	"\x12FailureRateRestart\x12!\n" +
 	"\fmax_failures\x18\x01 \x01(\x05R\vmaxFailures\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12/\n" +
@@ -3388,6 +3390,7 @@ func file_sluice_v1_job_proto_init() {
 		(*RestartStrategy_ExponentialDelay)(nil),
 		(*RestartStrategy_FailureRate)(nil),
 	}
+	file_sluice_v1_job_proto_msgTypes[8].OneofWrappers = []any{}
 	file_sluice_v1_job_proto_msgTypes[11].OneofWrappers = []any{
 		(*Node_Source)(nil),
 		(*Node_Filter)(nil),
