@@ -88,7 +88,14 @@ savepoint with --from-savepoint URL, or from its own latest checkpoint with
 			}
 			err = sv.Wait()
 			if !quiet {
-				printSummary(out, p.Name, time.Since(start), sv.Metrics(), err)
+				status := "finished"
+				switch {
+				case sv.Stopped():
+					status = "stopped with a savepoint"
+				case err != nil:
+					status = "stopped"
+				}
+				printSummary(out, p.Name, status, time.Since(start), sv.Metrics())
 				st := sv.Stats()
 				if st.Restarts > 0 || st.CheckpointsCompleted > 0 {
 					fmt.Fprintf(out, "  %d restarts, %d checkpoints completed, %d state bytes uploaded\n", st.Restarts, st.CheckpointsCompleted, st.CheckpointBytes)
@@ -171,11 +178,7 @@ func indent(err error) error {
 	return fmt.Errorf("%s", strings.Join(lines, "\n"))
 }
 
-func printSummary(w io.Writer, name string, d time.Duration, m runtime.Metrics, err error) {
-	status := "finished"
-	if err != nil {
-		status = "stopped"
-	}
+func printSummary(w io.Writer, name, status string, d time.Duration, m runtime.Metrics) {
 	fmt.Fprintf(w, "job %s %s after %s\n", name, status, d.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, n := range m.Nodes {

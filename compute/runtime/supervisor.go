@@ -562,6 +562,9 @@ func (s *Supervisor) Wait() error {
 	return s.err
 }
 
+// Stopped reports whether the job ended because StopWithSavepoint stopped it.
+func (s *Supervisor) Stopped() bool { return s.stopping.Load() }
+
 // Done is closed when the job has ended.
 func (s *Supervisor) Done() <-chan struct{} { return s.done }
 
