@@ -64,6 +64,7 @@ func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	job := writeFile(t, "job.yaml", `
 name: small
+state: {memory: {}}
 nodes:
   - {id: bid, source: {connector: nexmark, options: {stream: bid, events: 5000}}}
   - {id: keep, inputs: [bid], filter: {condition: "MOD(auction, 2) = 0"}}
