@@ -16,6 +16,7 @@ import (
 	"github.com/sluicedata/sluice/statestore/manifest"
 	"github.com/sluicedata/sluice/statestore/memtable"
 	"github.com/sluicedata/sluice/statestore/objstore"
+	"github.com/sluicedata/sluice/statestore/sstable"
 	"github.com/sluicedata/sluice/statestore/sstable/base"
 	"golang.org/x/sync/errgroup"
 )
@@ -361,13 +362,27 @@ func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, 
 			cands = append(cands, files[i])
 		}
 	}
-	if err := d.openTables(ctx, cands); err != nil {
-		return nil, false, err
-	}
+	// The tables are usually open: one table-cache lookup each.
+	var rbuf [16]*sstable.Reader
+	readers := rbuf[:0]
+	closed := false
 	for _, f := range cands {
-		r, err := d.tc.get(ctx, f)
-		if err != nil {
+		r := d.tc.lookup(f.Object)
+		readers = append(readers, r)
+		closed = closed || r == nil
+	}
+	if closed {
+		if err := d.openTables(ctx, cands); err != nil {
 			return nil, false, err
+		}
+	}
+	for i, f := range cands {
+		r := readers[i]
+		if r == nil {
+			var err error
+			if r, err = d.tc.get(ctx, f); err != nil {
+				return nil, false, err
+			}
 		}
 		e, found, err := r.GetAt(ctx, key, rs.seq)
 		if err != nil {
@@ -490,16 +505,28 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 		}
 		out[i] = res{v, ok}
 	} else if len(cold) > 1 {
+		// A fixed set of workers takes the keys in turn: as many lookups
+		// in flight as before, without a goroutine per key when the
+		// blocks are cached.
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(d.opts.MultiGetConcurrency)
-		for _, i := range cold {
+		var next atomic.Int64
+		for range min(len(cold), d.opts.MultiGetConcurrency) {
 			g.Go(func() error {
-				v, ok, err := d.getTables(gctx, &rs, keys[i])
-				if err != nil {
-					return fmt.Errorf("lsm: multiget key %d (%x) on shard %q: %w", i, keys[i], d.shard.Name, err)
+				for {
+					j := int(next.Add(1)) - 1
+					if j >= len(cold) {
+						return nil
+					}
+					if err := gctx.Err(); err != nil {
+						return err
+					}
+					i := cold[j]
+					v, ok, err := d.getTables(gctx, &rs, keys[i])
+					if err != nil {
+						return fmt.Errorf("lsm: multiget key %d (%x) on shard %q: %w", i, keys[i], d.shard.Name, err)
+					}
+					out[i] = res{v, ok}
 				}
-				out[i] = res{v, ok}
-				return nil
 			})
 		}
 		if err := g.Wait(); err != nil {

@@ -160,6 +160,22 @@ type tableItem struct {
 
 func fileID(name string) uint64 { return xxhash.Sum64String(name) }
 
+// lookup returns the reader of name if it is open, without waiting.
+func (t *tableCache) lookup(name string) *sstable.Reader {
+	t.mu.Lock()
+	it := t.items[name]
+	t.mu.Unlock()
+	if it == nil {
+		return nil
+	}
+	select {
+	case <-it.done:
+		return it.r // nil if the open failed
+	default:
+		return nil
+	}
+}
+
 func (t *tableCache) get(ctx context.Context, f *manifest.FileMeta) (*sstable.Reader, error) {
 	t.mu.Lock()
 	it, ok := t.items[f.Object]
@@ -167,8 +183,12 @@ func (t *tableCache) get(ctx context.Context, f *manifest.FileMeta) (*sstable.Re
 		t.mu.Unlock()
 		select {
 		case <-it.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		default:
+			select {
+			case <-it.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		if it.err == nil {
 			return it.r, nil

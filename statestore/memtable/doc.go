@@ -9,7 +9,14 @@
 // so a flush is a plain iteration (Flush). Get returns the newest version
 // <= a read seqnum, honoring range deletions.
 //
-// Size accounting: Size is the arena bytes used, Capacity its size. An Add
+// Point reads go through a hash index of the user keys (in the arena, one
+// 4-byte bucket per 128 arena bytes) to the newest version of the key, then
+// walk at most the key's newer versions: no skiplist search. A key the
+// memtable does not hold costs one short chain walk. Iterators and flushes
+// use the skiplist.
+//
+// Size accounting: Size is the arena bytes used (the index buckets
+// included), Capacity its size. An Add
 // that does not fit returns ErrArenaFull and changes nothing; the caller
 // freezes this memtable and starts another. Freeze makes it immutable
 // (ErrFrozen) while readers carry on; a checkpoint freezes and flushes.
