@@ -16,9 +16,10 @@
 // sink finishes its open files and calls Writer.PreCommit(c), which returns
 // the Txn: JSON listing each file's pending name and final name,
 //
-//	<folder>part-<subtask>-<attempt>-<c>-<seq><ext>
+//	<folder>part-<subtask>-<attempt>-<c>-<seq>-<run><ext>
 //
-// unique across subtasks, attempts and checkpoints. After the checkpoint
+// unique across subtasks, attempts and checkpoints (run is random per
+// writer, so two runs sharing a folder do not collide). After the checkpoint
 // completes, Committer.Commit moves every pending object to its final name
 // (a rename on a local folder, a copy and a delete on a bucket). Commit is
 // idempotent and crash-safe: a file whose pending object exists is (again)

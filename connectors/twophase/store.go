@@ -69,10 +69,12 @@ type dirStore struct {
 	root string
 }
 
-// OpenDir returns a Store on the local folder root, created if needed.
+// OpenDir returns a Store on the local folder root. Folders, root
+// included, are created when an object needs them, so opening writes
+// nothing. It fails if root exists and is not a folder.
 func OpenDir(root string) (Store, error) {
-	if err := os.MkdirAll(root, 0o777); err != nil {
-		return nil, fmt.Errorf("create folder %q: %w", root, unwrapPath(err))
+	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("%q is a file, not a folder", root)
 	}
 	return &dirStore{root: filepath.Clean(root)}, nil
 }
@@ -91,17 +93,24 @@ func (d *dirStore) Create(name string) (Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
-		return nil, fmt.Errorf("%s: create %q: %w", d.root, name, unwrapPath(err))
-	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+"."+hex.EncodeToString(rnd[:])+".tmp")
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("%s: create %q: %w", d.root, name, unwrapPath(err))
+	// Publish removes folders it empties; a folder removed between
+	// MkdirAll and OpenFile is made again.
+	for try := 0; ; try++ {
+		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+			return nil, fmt.Errorf("%s: create %q: %w", d.root, name, unwrapPath(err))
+		}
+		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrNotExist) && try < 10 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: create %q: %w", d.root, name, unwrapPath(err))
+		}
+		return &dirObject{d: d, name: name, path: p, f: f}, nil
 	}
-	return &dirObject{d: d, name: name, path: p, f: f}, nil
 }
 
 type dirObject struct {
@@ -178,6 +187,13 @@ func (d *dirStore) Publish(_ context.Context, dst, src string) error {
 	if filepath.Dir(sp) != filepath.Dir(dp) {
 		if err := syncDir(filepath.Dir(sp)); err != nil {
 			return fail(err)
+		}
+	}
+	// Remove the folders the move emptied (_pending/<job>/<attempt>/ after
+	// its last file), so a committed output folder holds only output.
+	for dir := filepath.Dir(sp); dir != d.root && strings.HasPrefix(dir, d.root); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break // not empty
 		}
 	}
 	return nil

@@ -2,11 +2,14 @@ package twophase
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -94,28 +97,36 @@ func decodeTxn(t connectors.Txn) (txnData, error) {
 // Final names never collide across subtasks, attempts and checkpoints:
 // PreCommit(c) publishes a file as
 //
-//	<folder>part-<subtask>-<attempt>-<c>-<seq><ext>
+//	<folder>part-<subtask>-<attempt>-<c>-<seq>-<run><ext>
 //
-// where seq counts the writer's files. Commit (Flush without checkpoints)
+// where seq counts the writer's files and run is 8 random hex digits drawn
+// when the writer is made, so two runs of a job (or two jobs) writing to
+// one folder never replace each other's files. A name is fixed once its
+// transaction is sealed, so committing it again is idempotent. Commit (Flush without checkpoints)
 // uses part-<subtask><ext> for a subtask's first file in a folder and
 // part-<subtask>-<n><ext> for the next ones, so a bounded job run again
 // replaces its output instead of adding to it.
 type Writer struct {
+	mu      sync.Mutex // guards done: Files may finish concurrently
 	store   Store
 	sc      connectors.SinkContext
 	prefix  string // this attempt's pending folder
 	seq     uint64
 	done    []*File // finished, in no transaction yet
 	flushed map[string]int
+	run     string
 }
 
 // NewWriter returns the Writer of the subtask sc describes.
 func NewWriter(store Store, sc connectors.SinkContext) *Writer {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
 	return &Writer{
 		store:   store,
 		sc:      sc,
 		prefix:  fmt.Sprintf("%s%d/", JobPrefix(sc.Job), sc.Attempt),
 		flushed: map[string]int{},
+		run:     hex.EncodeToString(rnd[:]),
 	}
 }
 
@@ -164,7 +175,7 @@ func (f *File) PendingName() string { return f.pending }
 func (f *File) Folder() string { return f.folder }
 
 // Finish uploads the file to its pending object and adds it to the open
-// transaction.
+// transaction. Different Files of one Writer may finish concurrently.
 func (f *File) Finish(ctx context.Context) error {
 	if f.state != 0 {
 		return fmt.Errorf("twophase: finish %q: already finished or aborted", f.pending)
@@ -173,7 +184,9 @@ func (f *File) Finish(ctx context.Context) error {
 	if err := f.obj.Finish(ctx); err != nil {
 		return err
 	}
+	f.w.mu.Lock()
 	f.w.done = append(f.w.done, f)
+	f.w.mu.Unlock()
 	return nil
 }
 
@@ -190,7 +203,7 @@ func (f *File) Abort() {
 // sink finishes (or keeps open, for a later transaction) its files first.
 func (w *Writer) PreCommit(checkpoint uint64) (connectors.Txn, error) {
 	return w.seal(func(f *File) string {
-		return fmt.Sprintf("%spart-%d-%d-%d-%d%s", f.folder, w.sc.Subtask, w.sc.Attempt, checkpoint, f.seq, f.ext)
+		return fmt.Sprintf("%spart-%d-%d-%d-%d-%s%s", f.folder, w.sc.Subtask, w.sc.Attempt, checkpoint, f.seq, w.run, f.ext)
 	})
 }
 
@@ -212,6 +225,8 @@ func (w *Writer) Commit(ctx context.Context, c *Committer) error {
 }
 
 func (w *Writer) seal(final func(*File) string) (connectors.Txn, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if len(w.done) == 0 {
 		return nil, nil
 	}
@@ -229,6 +244,8 @@ func (w *Writer) seal(final func(*File) string) (connectors.Txn, error) {
 // committing. Sealed transactions are left alone: the coordinator may still
 // commit them.
 func (w *Writer) Discard(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for _, f := range w.done {
 		_ = w.store.Delete(ctx, f.pending)
 	}

@@ -116,20 +116,32 @@ func TestCommitVisibility(t *testing.T) {
 		if err := c.Commit(ctx, []connectors.Txn{txn}); err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]string{"part-2-4-7-0.txt": "a", "k=1/part-2-4-7-1.txt": "b"}
-		if got := visible(t, s); !maps.Equal(got, want) {
-			t.Fatalf("after Commit: %v, want %v", got, want)
+		if got := visible(t, s); !maps.Equal(got, map[string]string{run(t, "part-2-4-7-0", txn) + ".txt": "a", "k=1/" + run(t, "part-2-4-7-1", txn) + ".txt": "b"}) {
+			t.Fatalf("after Commit: %v", got)
 		}
 	}
 	if err := c.Commit(ctx, []connectors.Txn{txn, txn2}); err != nil {
 		t.Fatal(err)
 	}
-	if got := visible(t, s); len(got) != 3 || got["k=1/part-2-4-8-2.txt"] != "c" {
+	if got := visible(t, s); len(got) != 3 || got["k=1/"+run(t, "part-2-4-8-2", txn2)+".txt"] != "c" {
 		t.Fatalf("after the second transaction: %v", got)
 	}
 	if got := list(t, s, twophase.PendingDir); len(got) != 0 {
 		t.Fatalf("pending objects left: %q", got)
 	}
+}
+
+// run appends to name the writer's run token, read from a final name of
+// txn, checking that the token is 8 hex digits.
+func run(t *testing.T, name string, txn connectors.Txn) string {
+	t.Helper()
+	final := decode(t, txn).Files[0].Final
+	i := strings.LastIndexByte(final, '-')
+	tok := strings.TrimSuffix(final[i+1:], ".txt")
+	if len(tok) != 8 || strings.Trim(tok, "0123456789abcdef") != "" {
+		t.Fatalf("final name %q: run token %q", final, tok)
+	}
+	return name + "-" + tok
 }
 
 // TestCommitNow checks the names of a job without checkpoints, and that a
@@ -274,7 +286,7 @@ func TestCommitFaultAtEveryStep(t *testing.T) {
 			if err := c.Commit(ctx, []connectors.Txn{txn}); err != nil {
 				t.Fatalf("retry after a fault at operation %d (after=%v): %v", k, after, err)
 			}
-			want := map[string]string{"p=0/part-0-1-1-0.txt": "content0", "p=1/part-0-1-1-1.txt": "content1", "p=0/part-0-1-1-2.txt": "content2"}
+			want := map[string]string{"p=0/" + run(t, "part-0-1-1-0", txn) + ".txt": "content0", "p=1/" + run(t, "part-0-1-1-1", txn) + ".txt": "content1", "p=0/" + run(t, "part-0-1-1-2", txn) + ".txt": "content2"}
 			if got := visible(t, base); !maps.Equal(got, want) {
 				t.Fatalf("fault at operation %d (after=%v): %v, want %v", k, after, got, want)
 			}
@@ -323,7 +335,7 @@ func TestRecover(t *testing.T) {
 				if err := c.Recover(ctx, connectors.RecoverContext{Job: "job", Txns: []connectors.Txn{t1, t2}}); err != nil {
 					t.Fatal(err)
 				}
-				want := map[string]string{"part-0-1-1-0.txt": "c1", "part-0-1-2-1.txt": "c2"}
+				want := map[string]string{run(t, "part-0-1-1-0", t1) + ".txt": "c1", run(t, "part-0-1-2-1", t2) + ".txt": "c2"}
 				if got := visible(t, s); !maps.Equal(got, want) {
 					t.Fatalf("after Recover: %v, want %v", got, want)
 				}
@@ -375,15 +387,18 @@ func TestModel(t *testing.T) {
 			)
 			restart = func() {
 				attempt++
-				for {
-					setFaults(0.1)
+				for try := 0; ; try++ {
+					if try == 1000 {
+						t.Fatal("Recover failed 1000 times in a row")
+					}
+					setFaults(0.05)
 					err := c.Recover(ctx, connectors.RecoverContext{Job: "j", Txns: completed})
 					setFaults(0)
 					if err == nil {
 						break
 					}
 				}
-				carried = append([]connectors.Txn(nil), completed...)
+				carried = nil // Recover committed the restored checkpoint's transactions
 				w = twophase.NewWriter(s, sc("j", attempt, 0))
 			}
 			for range 60 {

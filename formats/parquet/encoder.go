@@ -307,10 +307,14 @@ func fillInt64[T int64 | uint64 | arrow.Timestamp](dst []pq.Value, v []T, off, n
 	return dst
 }
 
+// fillBytes reads variable-length values: data is ValueBytes(), which
+// starts at offsets[0] (not 0) when the array is a slice.
 func fillBytes[O int32 | int64](dst []pq.Value, data []byte, offsets []O, off, n int, l *levels) []pq.Value {
+	base := offsets[0]
 	for i := off; i < off+n; i++ {
+		lo, hi := offsets[i]-base, offsets[i+1]-base
 		// The column writer copies the bytes before the batch is released.
-		dst = append(dst, l.value(i, pq.ByteArrayValue(data[offsets[i]:offsets[i+1]:offsets[i+1]])))
+		dst = append(dst, l.value(i, pq.ByteArrayValue(data[lo:hi:hi])))
 	}
 	return dst
 }

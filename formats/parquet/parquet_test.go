@@ -194,7 +194,10 @@ func TestRoundTripRandom(t *testing.T) {
 			total := 0
 			for range rng.IntN(6) {
 				n := rng.IntN(700)
-				in = append(in, randomBatch(rng, mem, schema, n, []float64{0, 0.1, 0.9, 1}[rng.IntN(4)]))
+				b := randomBatch(rng, mem, schema, n+20, []float64{0, 0.1, 0.9, 1}[rng.IntN(4)])
+				// A slice: arrays with an offset into their buffers.
+				in = append(in, b.NewSlice(10, int64(n+10)))
+				b.Release()
 				total += n
 				t.Logf("batch of %d rows", n)
 				if err := enc.Encode(in[len(in)-1]); err != nil {
