@@ -193,7 +193,7 @@ func TestFolders(t *testing.T) {
 		{s: str("a/b=c d%"), f: flt(1.5), d: tm(time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)), ts: tm(dst), b: true},
 		{s: nil, f: nil, d: nil, ts: nil},
 		{s: str(""), f: flt(-0.25), d: tm(time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)), ts: tm(dst.Add(time.Hour))}, // 02:30 CET
-		{s: str("é:#?*"), f: flt(1e21), ts: tm(dst.Add(2 * time.Hour))},                                             // 03:30 CET
+		{s: str("é:#?*"), f: flt(1e21), ts: tm(dst.Add(2 * time.Hour))},                                               // 03:30 CET
 	}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
 	for _, r := range rows {
