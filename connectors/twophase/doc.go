@@ -45,7 +45,8 @@
 //
 // A Store and a Committer are safe for concurrent use (the Committer's
 // methods are not called concurrently with each other, per
-// connectors.Committer). A Writer and its Files belong to one goroutine.
+// connectors.Committer). A Writer and its Files belong to one goroutine,
+// except that different Files of a Writer may Finish concurrently.
 //
 // # Usage
 //

@@ -92,7 +92,7 @@ func decodeTxn(t connectors.Txn) (txnData, error) {
 // Writer is the writer side of the protocol for one sink subtask: it names
 // the pending objects of the files the sink writes and collects the
 // finished ones into the open transaction, which PreCommit seals. Used by
-// one goroutine.
+// one goroutine, except that different Files may Finish concurrently.
 //
 // Final names never collide across subtasks, attempts and checkpoints:
 // PreCommit(c) publishes a file as
