@@ -20,11 +20,12 @@ $(SLUICE): $(GO_SOURCES)
 	$(GO) build -o $@ ./cmd/sluice
 
 # The main example: Nexmark q14 (filter, CASE, a UDF) over one million events,
-# written as JSON lines to out/nexmark/q14/.
+# written as JSON lines to out/nexmark/q14/ (cleared first: every run commits
+# new files).
 run: build
+	@rm -rf out/nexmark/q14
 	$(SLUICE) run examples/nexmark/q14.yaml
-	@echo "first rows of out/nexmark/q14/part-0.jsonl:"
-	@head -n 3 out/nexmark/q14/part-0.jsonl
+	@f=$$(ls out/nexmark/q14/part-*.jsonl | head -n 1); echo "first rows of $$f:"; head -n 3 $$f
 
 # Build tools pinned in tools/go.mod (buf, protoc-gen-go, protoc-gen-connect-go, staticcheck).
 tools: $(TOOLS)/.stamp

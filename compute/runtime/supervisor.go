@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -108,6 +109,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options, ro RunOptions) (*Super
 	go func() {
 		defer close(s.done)
 		defer s.closeBackend()
+		defer s.closeSinks()
 		s.err = s.loop(runCtx)
 		cancel(nil)
 	}()
@@ -195,6 +197,17 @@ func (s *Supervisor) openBackend(ctx context.Context) error {
 func (s *Supervisor) closeBackend() {
 	if s.storage != nil && s.ro.Storage == nil {
 		_ = s.storage.Close()
+	}
+}
+
+// closeSinks releases sinks that hold resources for the whole job (a bucket).
+func (s *Supervisor) closeSinks() {
+	for _, n := range s.plan.Nodes {
+		if c, ok := n.Sink.(io.Closer); ok && n.Kind == plan.Sink {
+			if err := c.Close(); err != nil {
+				s.opts.Logger.Warn("closing sink", "job", s.plan.Name, "node", n.ID, "err", err)
+			}
+		}
 	}
 }
 
