@@ -645,13 +645,23 @@ func (d *DB) rotateLocked(need int64) error {
 	d.memsChangedLocked()
 	// A memtable that filled up is followed by one twice its size, up to
 	// MemtableSize, so small shards keep small arenas.
+	// A batch larger than that gets a memtable of its own, grown until the
+	// batch fits beside the memtable's own structures (its index).
 	size := max(min(2*d.mu.mem.Capacity(), d.opts.MemtableSize), need+4<<10)
-	m, err := memtable.New(memtable.Options{Capacity: min(size, memtable.MaxCapacity)})
-	if err != nil {
-		return fmt.Errorf("lsm: apply on shard %q: batch of %d bytes: %w", d.shard.Name, need, err)
+	for {
+		m, err := memtable.New(memtable.Options{Capacity: min(size, memtable.MaxCapacity)})
+		if err != nil {
+			return fmt.Errorf("lsm: apply on shard %q: batch of %d bytes: %w", d.shard.Name, need, err)
+		}
+		if m.Size()+need <= m.Capacity() {
+			d.mu.mem = m
+			return nil
+		}
+		if size >= memtable.MaxCapacity {
+			return fmt.Errorf("lsm: apply on shard %q: a batch of %d bytes does not fit a memtable of at most %d bytes", d.shard.Name, need, memtable.MaxCapacity)
+		}
+		size *= 2
 	}
-	d.mu.mem = m
-	return nil
 }
 
 // stallLocked waits while too many memtables wait for their flush or L0
