@@ -22,6 +22,9 @@ import (
 	"github.com/sluicedata/sluice/compute/plan"
 	"github.com/sluicedata/sluice/compute/runtime"
 	"github.com/sluicedata/sluice/connectors"
+	"github.com/sluicedata/sluice/statestore"
+	"github.com/sluicedata/sluice/statestore/lsm"
+	"github.com/sluicedata/sluice/statestore/objstore"
 	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
 )
 
@@ -222,15 +225,40 @@ func Build(t testing.TB, spec *sluicev1.JobSpec) (*plan.Plan, map[string]*Collec
 }
 
 // Run builds and runs spec to completion on a checked allocator, with a
-// one-minute bound, and fails the test on error or leaked memory.
+// one-minute bound, and fails the test on error or leaked memory. State is
+// kept in memory.
 func Run(t testing.TB, spec *sluicev1.JobSpec) *Result {
+	t.Helper()
+	return RunWith(t, spec, RunOptions{})
+}
+
+// RunOptions change how RunWith runs a job.
+type RunOptions struct {
+	// State is the state backend; nil means in memory (statestore/memstore).
+	State statestore.Opener
+}
+
+// LSM returns the LSM state backend over a fresh in-memory bucket, with
+// small memtables so that state reaches tables, compactions run and reads
+// go through every tier.
+func LSM(t testing.TB) statestore.Opener {
+	t.Helper()
+	st, err := objstore.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsm.NewOpener(lsm.Options{Storage: st, MemtableSize: 256 << 10})
+}
+
+// RunWith is Run with options.
+func RunWith(t testing.TB, spec *sluicev1.JobSpec, o RunOptions) *Result {
 	t.Helper()
 	p, sinks := Build(t, spec)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	job, err := runtime.Start(ctx, p, runtime.Options{Allocator: mem})
+	job, err := runtime.Start(ctx, p, runtime.Options{Allocator: mem, State: o.State})
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}

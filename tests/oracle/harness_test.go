@@ -31,6 +31,9 @@ const jobDir = "../../examples/nexmark"
 type datasetConfig struct {
 	name string
 	opts map[string]any
+	// lsm runs the queries on this dataset with the LSM state backend
+	// instead of the in-memory one, so every operator is checked on both.
+	lsm bool
 }
 
 // datasetConfigs: two seeds, 200k events each (about 184k bids, 12k
@@ -44,7 +47,8 @@ var datasetConfigs = []datasetConfig{
 	// spans 200 s (20 tumbling windows, 104 sliding ones, gaps long enough
 	// to split sessions), starting two minutes before midnight so that the
 	// per-day queries (q15, q16, q17) see two days.
-	{name: "seed42_slow", opts: map[string]any{"events": 200_000, "seed": 42, "first_event_rate": 1000, "base_time": "2024-03-10T23:58:00Z"}},
+	// It runs on the LSM state backend.
+	{name: "seed42_slow", opts: map[string]any{"events": 200_000, "seed": 42, "first_event_rate": 1000, "base_time": "2024-03-10T23:58:00Z"}, lsm: true},
 }
 
 // parallelism is the job parallelism the Sluice side runs at: 2 makes every
@@ -150,7 +154,7 @@ type sluiceResult struct {
 // source gets the dataset's options (events, seed, ...) on top of its own
 // stream option, and the job runs at the harness parallelism with its sink
 // replaced by a collector.
-func runSluice(t *testing.T, q string, ds *Dataset) sluiceResult {
+func runSluice(t *testing.T, q string, ds *Dataset, lsm bool) sluiceResult {
 	t.Helper()
 	spec, err := plan.ParseJobFile(jobFile(t, q))
 	if err != nil {
@@ -181,7 +185,11 @@ func runSluice(t *testing.T, q string, ds *Dataset) sluiceResult {
 		t.Fatalf("%s: the job has no nexmark source", q)
 	}
 	spec.Parallelism = parallelism
-	res := computetest.Run(t, spec)
+	var ro computetest.RunOptions
+	if lsm {
+		ro.State = computetest.LSM(t)
+	}
+	res := computetest.RunWith(t, spec, ro)
 	// DuckDB computes over complete data; the streaming result equals it
 	// only if no row was late (see the note on query). Late rows go to a
 	// side output and are counted, so a late row fails the test here

@@ -444,14 +444,14 @@ func TestNexmark(t *testing.T) {
 			for _, cfg := range append(slices.Clone(datasetConfigs), q.extra...) {
 				t.Run(cfg.name, func(t *testing.T) {
 					ds := dataset(t, cfg)
-					runQuery(t, q, ds)
+					runQuery(t, q, ds, cfg.lsm)
 				})
 			}
 		})
 	}
 }
 
-func runQuery(t *testing.T, q query, ds *Dataset) {
+func runQuery(t *testing.T, q query, ds *Dataset, lsm bool) {
 	ctx := context.Background()
 	start := time.Now()
 	cols, want, err := ds.Query(ctx, q.sql)
@@ -466,7 +466,7 @@ func runQuery(t *testing.T, q query, ds *Dataset) {
 		t.Fatalf("%s: the WHERE clause keeps all %d bids; the test would not exercise it", q.name, len(want))
 	}
 	start = time.Now()
-	got := runSluice(t, q.name, ds)
+	got := runSluice(t, q.name, ds, lsm)
 	t.Logf("%s: DuckDB %d rows in %v; Sluice %d sink rows (updating: %v) in %v",
 		q.name, len(want), duck.Round(time.Millisecond), len(got.rows), got.ops != nil, time.Since(start).Round(time.Millisecond))
 	if q.check != nil {
