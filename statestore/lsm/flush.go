@@ -102,6 +102,7 @@ func (d *DB) finishTable(out *tableOut, tw *sstable.Writer, clip statestore.KeyG
 	f := &manifest.FileMeta{
 		Object:     out.name,
 		Size:       meta.Size,
+		TailSize:   meta.TailSize,
 		Smallest:   bytes.Clone(meta.SmallestKey.UserKey),
 		Limit:      append(bytes.Clone(meta.LargestKey.UserKey), 0),
 		Clip:       clip,

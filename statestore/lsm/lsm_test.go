@@ -483,3 +483,31 @@ func realServerRun(t *testing.T, st objstore.Storage) {
 		checkScan(t, ctx, s, m, 0)
 	}
 }
+
+// The first read of a table opened from a checkpoint costs a HEAD, one
+// range GET for its metadata (the manifest carries its length) and one per
+// data block.
+func TestColdReadRequests(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStorage(t)
+	opts := smallOpts(st, clock.Real())
+	opts.DisableCompaction = true
+	opts.MemtableSize = 1 << 20 // one table
+	src := mustOpen(t, opts, "op/0", nil, statestore.FullKeyGroupRange(8))
+	m := model{}
+	fill(t, src, 8, 50, "v", m, 0)
+	h := mustCheckpoint(t, src, 1)
+	src.Close()
+	db := mustOpen(t, opts, "op/0", []statestore.Handle{h}, statestore.FullKeyGroupRange(8))
+	if files := db.LSMMetrics().Levels[0].Files; files != 1 {
+		t.Fatalf("%d tables, want 1:\n%s", files, db.Version())
+	}
+	k := key(3, "k00007")
+	v, ok, err := db.Get(ctx, k)
+	if want, _ := m.get(k, 0); err != nil || !ok || !bytes.Equal(v, want) {
+		t.Fatalf("get %q = %q,%t,%v; want %q", k, v, ok, err, want)
+	}
+	if om := db.LSMMetrics().ObjStore; om.Heads != 1 || om.RangeGets != 2 {
+		t.Fatalf("first read made %d HEADs and %d range GETs, want 1 and 2 (metadata, block)", om.Heads, om.RangeGets)
+	}
+}

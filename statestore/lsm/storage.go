@@ -224,7 +224,7 @@ func (t *tableCache) open(ctx context.Context, f *manifest.FileMeta) (*sstable.R
 	if t.disk != nil {
 		src = t.disk.Object(f.Object, size, ro)
 	}
-	r, err := sstable.Open(ctx, src, sstable.ReaderOptions{Name: f.Object, FileID: fileID(f.Object), Cache: t.bc})
+	r, err := sstable.Open(ctx, src, sstable.ReaderOptions{Name: f.Object, FileID: fileID(f.Object), Cache: t.bc, TailSize: int64(f.TailSize)})
 	if err != nil {
 		ro.Close()
 		return nil, nil, err

@@ -24,6 +24,10 @@ type FileMeta struct {
 	Object string `json:"object"`
 	// Size is the object size in bytes.
 	Size uint64 `json:"size"`
+	// TailSize is the length of the table's metadata and footer
+	// (sstable.Metadata.TailSize), so that opening it costs one read; 0
+	// if unknown (two reads).
+	TailSize uint64 `json:"tail,omitempty"`
 	// Smallest is the smallest user key the table holds (point or
 	// range-deletion start), inclusive.
 	Smallest []byte `json:"smallest"`

@@ -42,6 +42,11 @@ type ReaderOptions struct {
 	FileID uint64
 	// Cache, if set, holds decoded data blocks across reads.
 	Cache BlockCache
+	// TailSize, if set, is the length of the table's metadata region and
+	// footer (Metadata.TailSize): Open then reads them with one request
+	// instead of two (footer, then metadata). A wrong value costs at most
+	// the second request.
+	TailSize int64
 }
 
 // Reader reads a table. Open loads the footer, index, filter, range
@@ -63,7 +68,8 @@ type Reader struct {
 }
 
 // Open reads the table's metadata with two reads: the footer, then the
-// contiguous metadata region (filter, range deletions, properties, index).
+// contiguous metadata region (filter, range deletions, properties, index);
+// or with one read of both when ReaderOptions.TailSize covers them.
 func Open(ctx context.Context, src Readable, opts ReaderOptions) (*Reader, error) {
 	if opts.Name == "" {
 		opts.Name = "<unnamed>"
@@ -72,12 +78,14 @@ func Open(ctx context.Context, src Readable, opts ReaderOptions) (*Reader, error
 	if r.size < footerLen {
 		return nil, r.corrupt(0, "object of %d bytes is shorter than the %d-byte footer", r.size, footerLen)
 	}
-	fb := make([]byte, footerLen)
-	foff := r.size - footerLen
-	if err := src.ReadAt(ctx, fb, foff); err != nil {
+	// tail holds the last bytes of the object, footer included.
+	tailLen := min(max(opts.TailSize, footerLen), r.size)
+	tail := make([]byte, tailLen)
+	if err := src.ReadAt(ctx, tail, r.size-tailLen); err != nil {
 		return nil, fmt.Errorf("sstable: read footer of %s: %w", opts.Name, err)
 	}
-	f, err := decodeFooter(fb, opts.Name, foff)
+	foff := r.size - footerLen
+	f, err := decodeFooter(tail[tailLen-footerLen:], opts.Name, foff)
 	if err != nil {
 		return nil, err
 	}
@@ -100,9 +108,14 @@ func Open(ctx context.Context, src Readable, opts ReaderOptions) (*Reader, error
 		return nil, r.corrupt(foff, "metadata ends at %d, footer at %d", next, foff)
 	}
 	r.dataEnd = metaStart
-	meta := make([]byte, uint64(foff)-metaStart)
-	if err := src.ReadAt(ctx, meta, int64(metaStart)); err != nil {
-		return nil, fmt.Errorf("sstable: read metadata of %s: %w", opts.Name, err)
+	var meta []byte
+	if tailStart := uint64(r.size - tailLen); tailStart <= metaStart {
+		meta = tail[metaStart-tailStart : tailLen-footerLen]
+	} else {
+		meta = make([]byte, uint64(foff)-metaStart)
+		if err := src.ReadAt(ctx, meta, int64(metaStart)); err != nil {
+			return nil, fmt.Errorf("sstable: read metadata of %s: %w", opts.Name, err)
+		}
 	}
 	sub := func(h blockHandle) ([]byte, error) {
 		s := h.Offset - metaStart

@@ -520,3 +520,41 @@ func TestWriterRejectsBadInput(t *testing.T) {
 		t.Error("bad options accepted")
 	}
 }
+
+// Open reads footer and metadata in one request when TailSize covers them,
+// in two otherwise, and the table reads the same either way.
+func TestOpenTailSize(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	m := genModel(rng, 2000)
+	data, meta := writeModel(t, m, WriterOptions{BlockSize: 1 << 10})
+	if meta.TailSize < footerLen || meta.TailSize >= meta.Size {
+		t.Fatalf("TailSize %d of a %d-byte table", meta.TailSize, meta.Size)
+	}
+	for _, tc := range []struct {
+		tail  int64
+		reads int
+	}{
+		{0, 2},
+		{int64(meta.TailSize) - 1, 2},
+		{int64(meta.TailSize), 1},
+		{int64(meta.TailSize) + 100, 1},
+		{1 << 40, 1}, // clamped to the object
+	} {
+		f := &memFile{b: data}
+		r, err := Open(ctx, f, ReaderOptions{Name: "t.sst", TailSize: tc.tail})
+		if err != nil {
+			t.Fatalf("TailSize %d: %v", tc.tail, err)
+		}
+		if f.reads != tc.reads {
+			t.Errorf("TailSize %d: Open made %d reads, want %d", tc.tail, f.reads, tc.reads)
+		}
+		for _, p := range m.points[:50] {
+			got, ok, err := r.Get(ctx, p.key.UserKey)
+			want, wok := m.get(p.key.UserKey, base.SeqNumMax)
+			if err != nil || ok != wok || got.SeqNum != want.SeqNum || !bytes.Equal(got.Value, want.Value) {
+				t.Fatalf("TailSize %d: Get(%q) = %+v,%t,%v; model %+v,%t", tc.tail, p.key.UserKey, got, ok, err, want, wok)
+			}
+		}
+	}
+}

@@ -299,6 +299,10 @@ func (w *Writer) writeBlock(raw []byte, c Compression) (blockHandle, error) {
 type Metadata struct {
 	// Size is the total number of bytes written.
 	Size uint64
+	// TailSize is the length of the metadata region and footer at the end
+	// of the table: a Reader opened with ReaderOptions.TailSize set to it
+	// reads its metadata in one request.
+	TailSize uint64
 	Properties
 }
 
@@ -345,7 +349,7 @@ func (w *Writer) Finish() (*Metadata, error) {
 		return nil, w.fail(fmt.Errorf("sstable: write footer: %w", err))
 	}
 	w.offset += footerLen
-	return &Metadata{Size: w.offset, Properties: w.props}, nil
+	return &Metadata{Size: w.offset, TailSize: w.offset - f.filter.Offset, Properties: w.props}, nil
 }
 
 // Abort abandons the table. The caller discards whatever was written.
