@@ -28,48 +28,19 @@ package checkpoint
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicedata/sluice/statestore/objstore"
+
+	"github.com/sluicedata/sluice/internal/golden"
 )
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the golden files of data-driven tests")
-
 func TestCoordinatorTrace(t *testing.T) {
-	scripts, err := filepath.Glob("testdata/coordinator/*.script")
-	if err != nil || len(scripts) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, path := range scripts {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := runCoordinatorTrace(t, string(data))
-			golden := strings.TrimSuffix(path, ".script") + ".golden"
-			if *rewrite {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -rewrite)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("trace differs from %s:\n%s", golden, got)
-			}
-		})
-	}
+	golden.Scripts(t, "testdata/coordinator/*.script", runCoordinatorTrace)
 }
 
 func runCoordinatorTrace(t *testing.T, script string) string {

@@ -22,10 +22,10 @@ import (
 	"github.com/sluicedata/sluice/compute/plan"
 	"github.com/sluicedata/sluice/compute/runtime"
 	"github.com/sluicedata/sluice/connectors"
+	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
 	"github.com/sluicedata/sluice/statestore"
 	"github.com/sluicedata/sluice/statestore/lsm"
 	"github.com/sluicedata/sluice/statestore/objstore"
-	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
 )
 
 // Row is one row as Go values: int64, uint64, float64, bool, string,

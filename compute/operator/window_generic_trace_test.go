@@ -24,10 +24,12 @@ import (
 	"github.com/sluicedata/sluice/compute/operator"
 	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
 	"github.com/sluicedata/sluice/internal/clock"
+
+	"github.com/sluicedata/sluice/internal/golden"
 )
 
 func TestWindowGenericTrace(t *testing.T) {
-	runGoldenScripts(t, "testdata/window/generic/*.script", runGenericTrace)
+	golden.Scripts(t, "testdata/window/generic/*.script", runGenericTrace)
 }
 
 func runGenericTrace(t *testing.T, script string) string {

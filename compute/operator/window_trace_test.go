@@ -11,10 +11,7 @@ package operator_test
 // with the .golden file next to it; run with -rewrite to regenerate.
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,43 +23,11 @@ import (
 	"github.com/sluicedata/sluice/compute/operator"
 	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
 	"github.com/sluicedata/sluice/internal/clock"
+
+	"github.com/sluicedata/sluice/internal/golden"
 )
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the golden files of data-driven tests")
-
-func TestWindowTrace(t *testing.T) { runGoldenScripts(t, "testdata/window/*.script", runTrace) }
-
-// runGoldenScripts runs every script matching glob through run and compares
-// the trace with the script's .golden file (rewritten with -rewrite).
-func runGoldenScripts(t *testing.T, glob string, run func(*testing.T, string) string) {
-	scripts, err := filepath.Glob(glob)
-	if err != nil || len(scripts) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, path := range scripts {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := run(t, string(data))
-			golden := strings.TrimSuffix(path, ".script") + ".golden"
-			if *rewrite {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -rewrite)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("trace differs from %s:\n%s", golden, got)
-			}
-		})
-	}
-}
+func TestWindowTrace(t *testing.T) { golden.Scripts(t, "testdata/window/*.script", runTrace) }
 
 func mustDur(t *testing.T, s string) *durationpb.Duration {
 	d, err := time.ParseDuration(s)

@@ -1,20 +1,17 @@
 package restart_test
 
 import (
-	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicedata/sluice/compute/restart"
-)
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the golden files of data-driven tests")
+	"github.com/sluicedata/sluice/internal/golden"
+)
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -27,35 +24,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 //
 // then "fail D" lines (failure times after a fixed start). The trace of
 // decisions is compared with the .golden file; -rewrite regenerates it.
-func TestTrace(t *testing.T) {
-	scripts, err := filepath.Glob("testdata/*.script")
-	if err != nil || len(scripts) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, path := range scripts {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := runTrace(t, string(data))
-			golden := strings.TrimSuffix(path, ".script") + ".golden"
-			if *rewrite {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -rewrite)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("trace differs from %s:\n%s", golden, got)
-			}
-		})
-	}
-}
+func TestTrace(t *testing.T) { golden.Scripts(t, "testdata/*.script", runTrace) }
 
 func runTrace(t *testing.T, script string) string {
 	var sb strings.Builder
