@@ -97,7 +97,7 @@ savepoint with --from-savepoint URL, or from its own latest checkpoint with
 				}
 				printSummary(out, p.Name, status, time.Since(start), sv.Metrics())
 				st := sv.Stats()
-				if st.Restarts > 0 || p.Checkpoints.Enabled() {
+				if st.Restarts > 0 || p.Checkpoints.Interval > 0 {
 					fmt.Fprintf(out, "  %d restarts, %d checkpoints completed, %d state bytes uploaded\n", st.Restarts, st.CheckpointsCompleted, st.CheckpointBytes)
 				}
 			}

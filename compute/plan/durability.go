@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/sluicedata/sluice/compute/checkpoint"
 	"github.com/sluicedata/sluice/compute/restart"
 	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
 )
@@ -39,20 +40,6 @@ type StateBackend struct {
 	// MemtableBytes is the size of one memtable.
 	MemtableBytes int64
 }
-
-// Checkpointing is the validated checkpoint policy of a job. A zero
-// Interval means no periodic checkpoints.
-type Checkpointing struct {
-	Interval          time.Duration
-	Timeout           time.Duration
-	MinPause          time.Duration
-	MaxConcurrent     int
-	TolerableFailures int
-	Retained          int
-}
-
-// Enabled reports whether the job takes periodic checkpoints.
-func (c Checkpointing) Enabled() bool { return c.Interval > 0 }
 
 // Defaults of the durability settings.
 const (
@@ -111,7 +98,7 @@ func (b *builder) checkDurability() {
 	if c == nil {
 		return
 	}
-	cp := Checkpointing{Timeout: DefaultCheckpointTimeout, MaxConcurrent: 1, Retained: 1}
+	cp := checkpoint.Config{Timeout: DefaultCheckpointTimeout, MaxConcurrent: 1, Retained: 1}
 	dur := func(field string, d *durationpb.Duration, dst *time.Duration, required bool) {
 		if d == nil {
 			if required {

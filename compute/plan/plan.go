@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/sluicedata/sluice/compute"
+	"github.com/sluicedata/sluice/compute/checkpoint"
 	"github.com/sluicedata/sluice/compute/exchange"
 	"github.com/sluicedata/sluice/compute/expr"
 	"github.com/sluicedata/sluice/compute/operator"
@@ -93,8 +94,9 @@ type Plan struct {
 	Nodes []*Node
 	// State is where stateful operators keep their state.
 	State StateBackend
-	// Checkpoints is the checkpoint policy; zero when the job takes none.
-	Checkpoints Checkpointing
+	// Checkpoints is the checkpoint policy; zero when the job takes none
+	// (a zero Interval: no periodic checkpoints).
+	Checkpoints checkpoint.Config
 	// NewRestart returns a fresh instance of the job's restart strategy.
 	NewRestart func() restart.Strategy
 }

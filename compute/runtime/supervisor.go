@@ -346,14 +346,7 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 			s.keepFrom.Store(first)
 		}
 		a.makeCoord = func(j *Job) (Coordinator, error) {
-			c, err := checkpoint.New(checkpoint.Config{
-				Interval:          p.Checkpoints.Interval,
-				Timeout:           p.Checkpoints.Timeout,
-				MinPause:          p.Checkpoints.MinPause,
-				MaxConcurrent:     p.Checkpoints.MaxConcurrent,
-				TolerableFailures: p.Checkpoints.TolerableFailures,
-				Retained:          p.Checkpoints.Retained,
-			}, checkpoint.Deps{
+			c, err := checkpoint.New(p.Checkpoints, checkpoint.Deps{
 				Clock:          opts.Clock,
 				Logger:         opts.Logger,
 				Job:            p.Name,
