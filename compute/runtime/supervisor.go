@@ -393,8 +393,16 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 		// Every store of the attempt is closed: collect what it left that
 		// no retained checkpoint reaches.
 		s.gcWG.Wait()
-		if last := s.lastStateCheckpoint(ctx); last != 0 {
-			s.collect(ctx, manifest.Policy{KeepLast: 1, KeepFrom: s.keepFrom.Load(), KeepUntil: last}, a.number+1)
+		p := manifest.Policy{KeepLast: 1, KeepFrom: s.keepFrom.Load()}
+		if last, ok := s.lastStateCheckpoint(ctx); !ok {
+			p = manifest.Policy{} // the listing failed: collect nothing now
+		} else if last == 0 {
+			p.KeepNone = true
+		} else {
+			p.KeepUntil = last
+		}
+		if p.KeepLast > 0 || p.KeepNone {
+			s.collect(ctx, p, a.number+1)
 		}
 	}
 	return err
@@ -402,26 +410,25 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 
 // lastStateCheckpoint returns the id of the newest retained checkpoint
 // that holds state (a final commit holds none), or of the checkpoint the
-// job restored; 0 if there is none or the listing failed.
-func (s *Supervisor) lastStateCheckpoint(ctx context.Context) uint64 {
-	var last uint64
-	if s.restore != nil {
+// job restored; 0 if there is none. ok is false if the listing failed.
+func (s *Supervisor) lastStateCheckpoint(ctx context.Context) (last uint64, ok bool) {
+	if s.restore != nil && s.restore.Kind != checkpoint.Final {
 		last = s.restore.ID
 	}
 	ids, err := s.ckpts.List(ctx)
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	for i := len(ids) - 1; i >= 0 && ids[i] > last; i-- {
 		md, err := s.ckpts.Read(ctx, ids[i])
 		if err != nil {
-			return 0
+			return 0, false
 		}
 		if md.Kind != checkpoint.Final {
-			return ids[i]
+			return ids[i], true
 		}
 	}
-	return last
+	return last, true
 }
 
 // collect deletes state that no retained checkpoint reaches (see

@@ -143,10 +143,12 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 		name     string
 		failures int64
 		faults   bool // also fail object-storage writes and commits
+		stalls   bool // stall object-storage writes past the checkpoint timeout
 	}{
-		{"no failures", 0, false},
-		{"source failures", 12, false},
-		{"storage and commit faults", 6, true},
+		{"no failures", 0, false, false},
+		{"source failures", 12, false, false},
+		{"storage and commit faults", 6, true, false},
+		{"storage stalls", 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -167,6 +169,14 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 				fi.AddRule(objstore.Rule{Ops: objstore.OpFinish | objstore.OpCreateIfAbsent, Probability: 0.05, Times: 8})
 				st = fi
 				sink.FailCommits.Store(3)
+			}
+			if tc.stalls {
+				// Checkpoints whose uploads stall time out; the job goes on
+				// (the failures are tolerated) and later ones complete.
+				fi := objstore.NewFaultInjector(base, objstore.FaultOptions{Seed: 5})
+				fi.AddRule(objstore.Rule{Ops: objstore.OpFinish, Prefix: "sst/", Probability: 0.1, Times: 3, Latency: 2 * time.Second, LatencyOnly: true})
+				st = fi
+				p.Checkpoints.Timeout = 1500 * time.Millisecond
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
@@ -191,6 +201,9 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 			}
 			if sink.Staged() != 0 {
 				t.Errorf("%d transactions left staged", sink.Staged())
+			}
+			if tc.stalls && stats.CheckpointsCompleted < 2 {
+				t.Errorf("no checkpoint completed after the stalls")
 			}
 			if tc.failures > 0 && stats.CheckpointsCompleted == 0 {
 				t.Errorf("no checkpoint completed: restarts never restored state")

@@ -22,11 +22,14 @@ type Policy struct {
 	// pinned), whatever KeepLast says: once a job has ended, checkpoints
 	// above its last completed one can only have failed.
 	KeepUntil uint64
+	// KeepNone retains no checkpoint but pinned ones, whatever the other
+	// fields say: a job that has ended without any checkpoint holding state.
+	KeepNone bool
 }
 
 // Validate reports a bad policy.
 func (p Policy) Validate() error {
-	if p.KeepLast < 1 {
+	if p.KeepLast < 1 && !p.KeepNone {
 		return fmt.Errorf("manifest: Policy.KeepLast %d: must be at least 1", p.KeepLast)
 	}
 	return nil
@@ -44,7 +47,10 @@ func SelectRetained(manifests []string, pins []uint64, p Policy) (retained, drop
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	if p.KeepUntil != 0 {
+	switch {
+	case p.KeepNone:
+		ids = nil
+	case p.KeepUntil != 0:
 		n, _ := slices.BinarySearch(ids, p.KeepUntil+1)
 		ids = ids[:n]
 	}

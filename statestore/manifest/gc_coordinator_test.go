@@ -30,6 +30,7 @@ func TestKeepUntil(t *testing.T) {
 		{Policy{KeepLast: 1, KeepFrom: 4, KeepUntil: 5}, nil, []uint64{4, 5}, []uint64{3, 6, 7}},
 		{Policy{KeepLast: 2, KeepUntil: 5}, nil, []uint64{4, 5}, []uint64{3, 6, 7}},
 		{Policy{KeepLast: 1, KeepUntil: 5}, []uint64{7}, []uint64{5, 7}, []uint64{3, 4, 6}},
+		{Policy{KeepNone: true}, []uint64{4}, []uint64{4}, []uint64{3, 5, 6, 7}},
 	} {
 		kept, gone := SelectRetained(names, tc.pins, tc.p)
 		if !slices.Equal(ids(kept), tc.kept) || !slices.Equal(ids(gone), tc.gone) {
