@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/pprof"
 	"strings"
@@ -18,7 +19,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Run benchmarks",
 	}
-	cmd.AddCommand(newBenchNexmarkCmd(), newBenchStatestoreCmd())
+	cmd.AddCommand(newBenchNexmarkCmd(), newBenchStatestoreCmd(), newBenchCheckpointCmd())
 	return cmd
 }
 
@@ -93,5 +94,62 @@ func newBenchNexmarkCmd() *cobra.Command {
 	f.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on each run")
 	f.StringVar(&cfg.ReportPath, "report", "", "write a JSON report to this path")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this path")
+	return cmd
+}
+
+func newBenchCheckpointCmd() *cobra.Command {
+	var (
+		cfg     bench.CheckpointConfig
+		queries string
+		report  string
+		verbose bool
+	)
+	cmd := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Measure durability: LSM backend with checkpoints vs in-memory state, checkpoint duration and size, recovery time",
+		Long: `Run Nexmark queries into a blackhole, alternately with the in-memory state
+backend and with the LSM backend on a local folder taking periodic
+checkpoints, and report events per CPU-second of both and their ratio (the
+median of the measured runs), each checkpoint's duration and uploaded bytes,
+and the time from an injected failure to the first output row after the
+restart (and to its first checkpoint, when a transactional sink's output
+becomes visible).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, q := range strings.Split(queries, ",") {
+				if q = strings.TrimSpace(q); q != "" {
+					cfg.Queries = append(cfg.Queries, q)
+				}
+			}
+			if verbose {
+				cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}
+			rep, err := bench.RunCheckpoint(cmd.Context(), cfg, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			if report != "" {
+				if err := bench.WriteReport(report, rep); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "report written to %s\n", report)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&cfg.Quick, "quick", false, "CI-sized: 1M events, checkpoints every 1s, one run, one recovery trial")
+	f.StringVar(&queries, "query", "q5,q7,q8", "comma-separated Nexmark queries")
+	f.Int64Var(&cfg.Events, "events", 0, "Nexmark events per throughput run (default 5,000,000; quick 1,000,000)")
+	f.DurationVar(&cfg.Interval, "interval", 0, "checkpoint interval (default 10s; quick 1s)")
+	f.IntVar(&cfg.Runs, "runs", 0, "measured runs per backend; the median is reported (default 3; quick 1)")
+	f.IntVar(&cfg.Warmup, "warmup", -1, "unmeasured warm-up runs per backend (default 1; quick 0)")
+	f.IntVar(&cfg.RecoveryTrials, "recovery-trials", 0, "injected failures timed per query (default 3; quick 1)")
+	f.IntVar(&cfg.Parallelism, "parallelism", 1, "parallelism of every node")
+	f.StringVar(&cfg.Dir, "dir", "", "folder for the LSM state (default: a temporary folder)")
+	f.StringVar(&cfg.ProfileDir, "cpuprofile-dir", "", "write a CPU profile of one extra LSM run per query into this folder")
+	f.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "bound on each run")
+	f.StringVar(&report, "report", "", "write a JSON report to this path")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log the runtime's checkpoints and warnings to stderr")
 	return cmd
 }
