@@ -9,6 +9,13 @@
 // so a flush is a plain iteration (Flush). Get returns the newest version
 // <= a read seqnum, honoring range deletions.
 //
+// Range deletions: besides their skiplist (for flushes), a fragmented,
+// immutable view of them (see rangeDelView: a few base.Fragments runs,
+// merged as they grow) answers "the newest range deletion covering key k
+// at or below readSeq" with a binary search per run, O(log² n) for n
+// deletions at worst, and gives iterators and RangeDelFragments the
+// deletions within their bounds without a walk of them all.
+//
 // Point reads go through a hash index of the user keys (in the arena, one
 // 4-byte bucket per 128 arena bytes) to the newest version of the key, then
 // walk at most the key's newer versions: no skiplist search. A key the
@@ -16,8 +23,7 @@
 // use the skiplist.
 //
 // Size accounting: Size is the arena bytes used (the index buckets
-// included), Capacity its size. An Add
-// that does not fit returns ErrArenaFull and changes nothing; the caller
+// included), Capacity its size. An Add that does not fit returns ErrArenaFull and changes nothing; the caller
 // freezes this memtable and starts another. Freeze makes it immutable
 // (ErrFrozen) while readers carry on; a checkpoint freezes and flushes.
 //
@@ -25,16 +31,20 @@
 //
 // Writers are serialized by a mutex (single writer at a time, in the style of
 // pebble's arenaskl but without its lock-free multi-writer insert). Readers
-// (Get, iterators, RangeDels, Size) take no locks: a node is fully written
-// before it is linked, links are published bottom-up with atomic stores and
-// read with atomic loads, so a reader sees either nothing or a complete node.
-// Any number of readers may run alongside the writer; an Iter itself belongs
-// to one goroutine. Returned keys and values alias the arena and are
-// immutable for the memtable's lifetime (the arena is never reused).
+// (Get, iterators, RangeDels, RangeDelFragments, Size) take no locks: a node
+// is fully written before it is linked, links are published bottom-up with
+// atomic stores and read with atomic loads, so a reader sees either nothing
+// or a complete node. Any number of readers may run alongside the writer; an
+// Iter itself belongs to one goroutine. Returned keys and values alias the
+// arena and are immutable for the memtable's lifetime (the arena is never
+// reused). A writer session's range deletions take effect for readers when
+// the session ends (Done publishes the new view with an atomic store), its
+// point entries possibly earlier: as with the entry counts, readers must not
+// rely on the seqnums of a session still in progress.
 //
 // Iter.Prev costs a search from the head (O(log n)); there are no back links.
-// Get scans the range deletions that start at or before the key, which is
-// cheap while they are few.
+// The range-deletion view lives on the heap, outside the arena: Size does
+// not count it (one or two 72-byte fragments per deletion).
 //
 // # Usage
 //

@@ -19,7 +19,8 @@ type Iter struct {
 	m       *Memtable
 	opts    IterOptions
 	readSeq uint64
-	frags   base.Fragments
+	frags   base.FragmentCursor // with HideRangeDeleted
+	hide    bool
 	node    uint32
 	key     base.InternalKey
 	value   []byte
@@ -27,14 +28,17 @@ type Iter struct {
 }
 
 // NewIter returns an iterator. With HideRangeDeleted, the range deletions
-// present at creation are applied.
+// present at creation are applied: those within the bounds, taken from the
+// fragmented view (see RangeDelFragments).
 func (m *Memtable) NewIter(opts IterOptions) *Iter {
 	it := &Iter{m: m, opts: opts, readSeq: opts.SeqNum}
 	if it.readSeq == 0 {
 		it.readSeq = base.SeqNumMax
 	}
-	if opts.HideRangeDeleted && m.numRangeDels.Load() > 0 {
-		it.frags = base.Fragmentize(m.RangeDels())
+	if opts.HideRangeDeleted {
+		if f := m.RangeDelFragments(opts.Lower, opts.Upper); len(f) > 0 {
+			it.frags, it.hide = f.Cursor(), true
+		}
 	}
 	return it
 }
@@ -65,7 +69,7 @@ func (it *Iter) load() {
 
 func (it *Iter) visible() bool {
 	s := it.key.SeqNum()
-	return s <= it.readSeq && !(it.frags != nil && it.frags.Covers(it.key.UserKey, s, it.readSeq))
+	return s <= it.readSeq && !(it.hide && it.frags.Covers(it.key.UserKey, s, it.readSeq))
 }
 
 func (it *Iter) settleForward() bool {

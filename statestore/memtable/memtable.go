@@ -61,6 +61,10 @@ type Memtable struct {
 	arena     *arena
 	points    *skiplist
 	rangeDels *skiplist
+	// rdView is the fragmented view of the range deletions, replaced at
+	// the end of each writer session that added some; nil while there
+	// are none.
+	rdView atomic.Pointer[rangeDelView]
 
 	mu struct {
 		sync.Mutex // serializes writers
@@ -109,6 +113,9 @@ type Writer struct {
 	m                 *Memtable
 	points, rangeDels splice
 	entries, dels     int64
+	// newDels are the session's range deletions (keys in the arena), for
+	// the view Done publishes.
+	newDels []base.RangeDel
 }
 
 // BeginWrite starts a writer session: it takes the write lock, which Done
@@ -122,12 +129,17 @@ func (m *Memtable) BeginWrite() (*Writer, error) {
 	w := &m.mu.w
 	w.points.valid, w.rangeDels.valid = false, false
 	w.entries, w.dels = 0, 0
+	w.newDels = w.newDels[:0]
 	return w, nil
 }
 
-// Done publishes the session's entry counts and releases the write lock.
+// Done publishes the session's range deletions and entry counts and
+// releases the write lock.
 func (w *Writer) Done() {
 	m := w.m
+	if len(w.newDels) > 0 {
+		m.rdView.Store(m.rdView.Load().add(w.newDels))
+	}
 	if w.entries != 0 {
 		m.numEntries.Add(w.entries)
 	}
@@ -163,7 +175,8 @@ func (w *Writer) Add(ukey []byte, seq uint64, kind base.Kind, value []byte, expi
 		return ErrArenaFull
 	}
 	sk := makeSearchKey(ukey, base.MakeTrailer(seq, k))
-	switch list.insert(&sk, m.randomHeightLocked(), sp, k, expiry, value, vlen) {
+	node, res := list.insert(&sk, m.randomHeightLocked(), sp, k, expiry, value, vlen)
+	switch res {
 	case duplicate:
 		return fmt.Errorf("%w: %s", ErrDuplicate, base.MakeInternalKey(ukey, seq, k))
 	case full:
@@ -171,6 +184,7 @@ func (w *Writer) Add(ukey []byte, seq uint64, kind base.Kind, value []byte, expi
 	}
 	if k == base.KindRangeDelete {
 		w.dels++
+		w.newDels = append(w.newDels, base.RangeDel{Start: m.arena.userKey(node), End: m.arena.value(node), SeqNum: seq})
 	} else {
 		w.entries++
 	}
@@ -253,8 +267,8 @@ func (m *Memtable) Empty() bool { return m.Len() == 0 && m.NumRangeDels() == 0 }
 // range deletions (a newer covering range deletion yields an entry of kind
 // KindRangeDelete). ok is false when the memtable says nothing about ukey.
 // The Value aliases the arena: it is immutable and lives as long as the
-// memtable. Range deletions are checked by a scan of those that start at or
-// before ukey, which is cheap while they are few, as in stream state.
+// memtable. Range deletions cost a binary search per run of the fragmented
+// view (see rangeDelView), O(log² n) at worst for n range deletions.
 func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
 	if m.numEntries.Load() == 0 && m.numRangeDels.Load() == 0 {
 		// Counts are published when a writer session ends, before the
@@ -275,28 +289,31 @@ func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
 			e, ok = base.Entry{Kind: k.Kind(), SeqNum: k.SeqNum(), Value: v, Expiry: exp}, true
 		}
 	}
-	if m.numRangeDels.Load() == 0 {
+	rd := m.rdView.Load()
+	if rd == nil {
 		return e, ok
 	}
-	var best uint64
-	found := false
-	for n := m.rangeDels.first(); n != 0; n = m.arena.next(n, 0) {
-		k := m.arena.key(n)
-		if bytes.Compare(k.UserKey, ukey) > 0 {
-			break
-		}
-		if s := k.SeqNum(); s <= readSeq && (!found || s > best) && bytes.Compare(ukey, m.arena.value(n)) < 0 {
-			best, found = s, true
-		}
-	}
-	if found && (!ok || best > e.SeqNum) {
-		return base.Entry{Kind: base.KindRangeDelete, SeqNum: best}, true
+	if s, found := rd.maxCovering(ukey, readSeq); found && (!ok || s > e.SeqNum) {
+		return base.Entry{Kind: base.KindRangeDelete, SeqNum: s}, true
 	}
 	return e, ok
 }
 
+// RangeDelFragments returns the range deletions of the writer sessions
+// that ended (and of completed Adds) within [lo, hi) (nil bounds are
+// unbounded), as non-overlapping fragments clipped to [lo, hi). It costs a
+// binary search per run of the view plus the size of the result. The
+// result and its keys are immutable; they may alias the arena.
+func (m *Memtable) RangeDelFragments(lo, hi []byte) base.Fragments {
+	if rd := m.rdView.Load(); rd != nil {
+		return rd.fragments(lo, hi)
+	}
+	return nil
+}
+
 // RangeDels returns the range deletions present now, sorted by start key
-// then seqnum descending. The keys alias the arena and are immutable.
+// then seqnum descending, by a walk of all of them. The keys alias the
+// arena and are immutable.
 func (m *Memtable) RangeDels() []base.RangeDel {
 	var out []base.RangeDel
 	for n := m.rangeDels.first(); n != 0; n = m.arena.next(n, 0) {

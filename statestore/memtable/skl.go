@@ -274,19 +274,19 @@ func (s *skiplist) findSplice(k *searchKey, sp *splice) {
 }
 
 // insert links a new node for k whose stored value (valLen bytes) is
-// value in the form base.AppendValue gives for kind and expiry. It finds
-// the place with sp and leaves sp ready for the next, larger key. The node
-// is complete before it is published. Writers must be serialized by the
-// caller.
-func (s *skiplist) insert(k *searchKey, height int, sp *splice, kind base.Kind, expiry base.Expiry, value []byte, valLen int) insertResult {
+// value in the form base.AppendValue gives for kind and expiry, and returns
+// it. It finds the place with sp and leaves sp ready for the next, larger
+// key. The node is complete before it is published. Writers must be
+// serialized by the caller.
+func (s *skiplist) insert(k *searchKey, height int, sp *splice, kind base.Kind, expiry base.Expiry, value []byte, valLen int) (uint32, insertResult) {
 	s.findSplice(k, sp)
 	a := s.a
 	if n := sp.next[0]; n != 0 && a.cmp(n, k) == 0 {
-		return duplicate
+		return 0, duplicate
 	}
 	node, ok := allocNode(a, k.ukey, k.trailer, valLen, height)
 	if !ok {
-		return full
+		return 0, full
 	}
 	prev0, next0 := sp.prev[0], sp.next[0]
 	if valLen > 0 {
@@ -316,7 +316,7 @@ func (s *skiplist) insert(k *searchKey, height int, sp *splice, kind base.Kind, 
 		}
 	}
 	sp.last = node
-	return inserted
+	return node, inserted
 }
 
 // seekGE returns the first node >= k, or 0.
