@@ -110,7 +110,7 @@ func (d *DB) runCompaction(ctx context.Context, c *manifest.Compaction) (outs []
 	now := d.opts.Clock.Now().UnixNano()
 	var iters []internalIter
 	var clips []*clipIter
-	var dels []base.RangeDel
+	var sets []base.Fragments
 	all := append(append([]*manifest.FileMeta(nil), c.Inputs...), c.Overlap...)
 	for _, f := range all {
 		inBytes += int64(f.Size)
@@ -125,11 +125,12 @@ func (d *DB) runCompaction(ctx context.Context, c *manifest.Compaction) (outs []
 		iters = append(iters, ci)
 		clips = append(clips, ci)
 		flo, fhi := f.Bounds()
-		dels = clipRangeDels(r.RangeDels(), flo, fhi, base.SeqNumMax, dels)
+		sets = append(sets, r.RangeDelFragments().Clip(flo, fhi))
 	}
 	m := &mergingIter{iters: iters}
 	defer m.Close()
-	frags := base.Fragmentize(dels)
+	frags := base.MergeFragments(sets...)
+	covered := frags.Cursor() // the keys ascend
 
 	var out *tableOut
 	var tw *sstable.Writer
@@ -153,13 +154,11 @@ func (d *DB) runCompaction(ctx context.Context, c *manifest.Compaction) (outs []
 	}
 	finish := func(hi []byte) error {
 		if !c.Bottommost {
-			for _, fr := range frags {
-				s, e := clampBounds(fr.Start, fr.End, outLo, hi)
-				s, e = clampBounds(s, e, d.ownLo, d.ownHi)
-				if bytes.Compare(s, e) < 0 {
-					if err := tw.AddRangeDel(s, e, fr.SeqNums[0]); err != nil {
-						return err
-					}
+			// The newest deletion of each fragment within the table's
+			// range: older ones cover nothing the newest does not.
+			for _, fr := range frags.Clip(clampBounds(outLo, hi, d.ownLo, d.ownHi)) {
+				if err := tw.AddRangeDel(fr.Start, fr.End, fr.SeqNums[0]); err != nil {
+					return err
 				}
 			}
 		}
@@ -190,7 +189,7 @@ func (d *DB) runCompaction(ctx context.Context, c *manifest.Compaction) (outs []
 		)
 		action := keep
 		switch {
-		case frags.Covers(ukey, seq, base.SeqNumMax):
+		case covered.Covers(ukey, seq, base.SeqNumMax):
 			action = drop
 		case kind == base.KindDelete:
 			action = tombstone

@@ -107,29 +107,17 @@ func clampBounds(lo, hi, lo2, hi2 []byte) ([]byte, []byte) {
 	return lo, hi
 }
 
-// clipRangeDels returns dels clipped to [lo, hi), dropping empty ones.
-func clipRangeDels(dels []base.RangeDel, lo, hi []byte, seq uint64, out []base.RangeDel) []base.RangeDel {
-	for _, rd := range dels {
-		if rd.SeqNum > seq {
-			continue
-		}
-		s, e := clampBounds(rd.Start, rd.End, lo, hi)
-		if bytes.Compare(s, e) < 0 {
-			out = append(out, base.RangeDel{Start: s, End: e, SeqNum: rd.SeqNum})
-		}
-	}
-	return out
-}
-
 // sources opens iterators over every memtable and table of rs that can hold
-// keys in [lo, hi), and collects their range deletions (clipped to each
-// table's visible range).
-func (d *DB) sources(ctx context.Context, rs *readState, lo, hi []byte) ([]internalIter, []base.RangeDel, error) {
+// keys in [lo, hi), and collects their range deletions within it (each
+// table's clipped to its visible range) as one fragmented set. Finding
+// them costs a binary search per memtable run and table, not a walk of
+// every deletion.
+func (d *DB) sources(ctx context.Context, rs *readState, lo, hi []byte) ([]internalIter, base.Fragments, error) {
 	var iters []internalIter
-	var dels []base.RangeDel
+	var sets []base.Fragments
 	for _, m := range rs.mems {
 		iters = append(iters, m.NewIter(sstable.IterOptions{Lower: lo, Upper: hi, SeqNum: rs.seq}))
-		dels = clipRangeDels(m.RangeDels(), lo, hi, rs.seq, dels)
+		sets = append(sets, m.RangeDelFragments(lo, hi))
 	}
 	var err error
 	rs.v.v.Objects(func(f *manifest.FileMeta) {
@@ -137,11 +125,11 @@ func (d *DB) sources(ctx context.Context, rs *readState, lo, hi []byte) ([]inter
 			return
 		}
 		var it internalIter
-		var fd []base.RangeDel
+		var fd base.Fragments
 		it, fd, err = d.fileIter(ctx, f, lo, hi, rs.seq)
 		if err == nil {
 			iters = append(iters, it)
-			dels = append(dels, fd...)
+			sets = append(sets, fd)
 		}
 	})
 	if err != nil {
@@ -150,11 +138,12 @@ func (d *DB) sources(ctx context.Context, rs *readState, lo, hi []byte) ([]inter
 		}
 		return nil, nil, err
 	}
-	return iters, dels, nil
+	return iters, base.MergeFragments(sets...), nil
 }
 
-// fileIter iterates the visible part of f within [lo, hi).
-func (d *DB) fileIter(ctx context.Context, f *manifest.FileMeta, lo, hi []byte, seq uint64) (internalIter, []base.RangeDel, error) {
+// fileIter iterates the visible part of f within [lo, hi) and returns the
+// range deletions of that part.
+func (d *DB) fileIter(ctx context.Context, f *manifest.FileMeta, lo, hi []byte, seq uint64) (internalIter, base.Fragments, error) {
 	r, err := d.tc.get(ctx, f)
 	if err != nil {
 		return nil, nil, err
@@ -162,7 +151,7 @@ func (d *DB) fileIter(ctx context.Context, f *manifest.FileMeta, lo, hi []byte, 
 	flo, fhi := f.Bounds()
 	lo, hi = clampBounds(lo, hi, flo, fhi)
 	it := r.NewIter(ctx, sstable.IterOptions{Lower: lo, Upper: hi, SeqNum: seq})
-	return it, clipRangeDels(r.RangeDels(), lo, hi, base.SeqNumMax, nil), nil
+	return it, r.RangeDelFragments().Clip(lo, hi), nil
 }
 
 // Scan implements statestore.Store.
@@ -176,12 +165,12 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte) (statestore.Iterator
 	if err != nil {
 		return nil, err
 	}
-	iters, dels, err := d.sources(ctx, &rs, lo, hi)
+	iters, frags, err := d.sources(ctx, &rs, lo, hi)
 	if err != nil {
 		d.release(&rs)
 		return nil, fmt.Errorf("lsm: scan on shard %q: %w", d.shard.Name, err)
 	}
-	return &scanIter{d: d, rs: rs, m: &mergingIter{iters: iters}, frags: base.Fragmentize(dels), lower: lo, upper: hi}, nil
+	return &scanIter{d: d, rs: rs, m: &mergingIter{iters: iters}, frags: frags.Cursor(), lower: lo, upper: hi}, nil
 }
 
 // scanIter yields the newest live version of each user key.
@@ -189,7 +178,7 @@ type scanIter struct {
 	d      *DB
 	rs     readState
 	m      *mergingIter
-	frags  base.Fragments
+	frags  base.FragmentCursor // keys mostly ascend
 	lower  []byte
 	upper  []byte
 	key    []byte

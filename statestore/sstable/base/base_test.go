@@ -152,6 +152,10 @@ func TestFragmentsModel(t *testing.T) {
 		}
 		all := append(slices.Clone(x), y...)
 		merged := MergeFragments(fx, Fragmentize(y))
+		if h := len(y) / 3; iter%2 == 0 {
+			// Several sets, one empty.
+			merged = MergeFragments(Fragmentize(y[:h]), fx, nil, Fragmentize(y[h:2*h]), Fragmentize(y[2*h:]))
+		}
 		checkWellFormed(t, merged)
 		if want := naiveFragments(all); !fragmentsEqual(merged, want) {
 			t.Fatalf("MergeFragments(%v, %v)\n = %v\nwant %v", x, y, merged, want)

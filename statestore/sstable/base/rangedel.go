@@ -119,17 +119,33 @@ func Fragmentize(dels []RangeDel) Fragments {
 }
 
 // MergeFragments returns the fragments of the union of the range deletions
-// a and b were built from, in one linear sweep over both: O(len(a) +
-// len(b)) plus the sequence numbers of the fragments both cover. a and b
-// are not modified; the result shares their keys and, where only one of
-// them covers a span, its SeqNums.
-func MergeFragments(a, b Fragments) Fragments {
-	switch {
-	case len(a) == 0:
-		return b
-	case len(b) == 0:
-		return a
+// the sets were built from. Two sets merge in one linear sweep over both:
+// O(len(a) + len(b)) plus the sequence numbers of the spans both cover;
+// more merge pairwise in rounds, O(n log k) for k sets. The sets are not
+// modified; the result shares their keys and, where only one of them
+// covers a span, its SeqNums. It may be one of the sets.
+func MergeFragments(sets ...Fragments) Fragments {
+	sets = slices.DeleteFunc(slices.Clone(sets), func(f Fragments) bool { return len(f) == 0 })
+	if len(sets) == 0 {
+		return nil
 	}
+	for len(sets) > 1 {
+		n := 0
+		for i := 0; i < len(sets); i += 2 {
+			if i+1 < len(sets) {
+				sets[n] = merge2(sets[i], sets[i+1])
+			} else {
+				sets[n] = sets[i]
+			}
+			n++
+		}
+		sets = sets[:n]
+	}
+	return sets[0]
+}
+
+// merge2 merges two non-empty sets; see MergeFragments.
+func merge2(a, b Fragments) Fragments {
 	out := make(Fragments, 0, len(a)+len(b))
 	var pos []byte // the sweep position, once started
 	started := false
