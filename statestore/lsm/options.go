@@ -124,8 +124,14 @@ func (o *Options) Validate() error {
 	if o.MaxFrozenMemtables < 1 {
 		err = errors.Join(err, fmt.Errorf("lsm: Options.MaxFrozenMemtables %d: must be at least 1", o.MaxFrozenMemtables))
 	}
-	if o.L0StopWrites <= o.Picker.L0Trigger {
-		err = errors.Join(err, fmt.Errorf("lsm: Options.L0StopWrites %d: must exceed Picker.L0Trigger %d", o.L0StopWrites, o.Picker.L0Trigger))
+	pk := o.Picker
+	pk.EnsureDefaults()
+	if o.L0StopWrites <= pk.L0MaxTables {
+		// Below L0MinBytes, compaction starts only at L0MaxTables tables.
+		err = errors.Join(err, fmt.Errorf("lsm: Options.L0StopWrites %d: must exceed Picker.L0MaxTables %d (default 3 * L0Trigger)", o.L0StopWrites, pk.L0MaxTables))
+	}
+	if pk.L0MaxTables < pk.L0Trigger {
+		err = errors.Join(err, fmt.Errorf("lsm: Options.Picker.L0MaxTables %d: must be at least L0Trigger %d", pk.L0MaxTables, pk.L0Trigger))
 	}
 	if o.MultiGetConcurrency < 1 {
 		err = errors.Join(err, fmt.Errorf("lsm: Options.MultiGetConcurrency %d: must be at least 1", o.MultiGetConcurrency))

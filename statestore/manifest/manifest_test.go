@@ -139,8 +139,11 @@ func TestVersionDataDriven(t *testing.T) {
 		case "pick":
 			o := PickerOptions{}
 			o.L0Trigger, _ = strconv.Atoi(c.arg("l0", "4"))
+			o.L0MaxTables, _ = strconv.Atoi(c.arg("l0max", "0"))
 			n, _ := strconv.Atoi(c.arg("base", "1000"))
 			o.BaseLevelBytes = uint64(n)
+			n, _ = strconv.Atoi(c.arg("l0min", "0"))
+			o.L0MinBytes = uint64(n)
 			n, _ = strconv.Atoi(c.arg("mult", "10"))
 			o.Multiplier = uint64(n)
 			p := Pick(v, o, &cursor)

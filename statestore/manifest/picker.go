@@ -9,8 +9,18 @@ import (
 // PickerOptions tune leveled compaction.
 type PickerOptions struct {
 	// L0Trigger is the number of L0 tables that triggers an L0 -> L1
-	// compaction. Default 4.
+	// compaction once L0 holds L0MinBytes. Default 4.
 	L0Trigger int
+	// L0MinBytes is the size L0 must reach before L0Trigger tables start
+	// an L0 -> L1 compaction. Merging a few small tables (the first
+	// flushes of a store, or one per checkpoint of a shard that changes
+	// little) into L1 rewrites every L1 table they overlap for little
+	// input, and a checkpoint uploads what compactions wrote. Default
+	// BaseLevelBytes/4.
+	L0MinBytes uint64
+	// L0MaxTables starts an L0 -> L1 compaction whatever L0's size: it
+	// bounds the tables a point read checks. Default 3 * L0Trigger.
+	L0MaxTables int
 	// BaseLevelBytes is the target size of L1. Default 64 MiB.
 	BaseLevelBytes uint64
 	// Multiplier is the size ratio between adjacent levels. Default 10.
@@ -24,6 +34,12 @@ func (o *PickerOptions) EnsureDefaults() {
 	}
 	if o.BaseLevelBytes == 0 {
 		o.BaseLevelBytes = 64 << 20
+	}
+	if o.L0MinBytes == 0 {
+		o.L0MinBytes = o.BaseLevelBytes / 4
+	}
+	if o.L0MaxTables == 0 {
+		o.L0MaxTables = 3 * o.L0Trigger
 	}
 	if o.Multiplier == 0 {
 		o.Multiplier = 10
@@ -87,8 +103,8 @@ func (c *Compaction) String() string {
 func Pick(v *Version, o PickerOptions, cursor *[NumLevels][]byte) *Compaction {
 	o.EnsureDefaults()
 	best, bestScore := -1, 1.0
-	if n := len(v.Levels[0]); n >= o.L0Trigger {
-		best, bestScore = 0, float64(n)/float64(o.L0Trigger)
+	if n := len(v.Levels[0]); n >= o.L0MaxTables || (n >= o.L0Trigger && v.LevelSize(0) >= o.L0MinBytes) {
+		best, bestScore = 0, max(float64(n)/float64(o.L0Trigger), 1)
 	}
 	for l := 1; l < NumLevels-1; l++ {
 		s := float64(v.LevelSize(l)) / float64(o.TargetSize(l))
