@@ -48,7 +48,8 @@
 // # Compaction
 //
 // One background goroutine runs the compaction manifest.Pick chooses (L0
-// by table count, other levels by size against a geometric target). The
+// by table count once it holds Picker.L0MinBytes, or at L0MaxTables
+// tables; other levels by size against a geometric target). The
 // compaction filter drops shadowed versions, entries covered by range
 // deletions, expired entries, entries Options.Filter rejects and keys
 // outside the owned range; a dropped live entry becomes a tombstone unless
