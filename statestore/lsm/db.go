@@ -2,10 +2,12 @@ package lsm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +46,10 @@ type DB struct {
 
 	// writeMu serializes Apply and Checkpoint (sequence number order).
 	writeMu sync.Mutex
+	// applyOps and applyOrder are Apply's scratch (guarded by writeMu):
+	// a batch's operations and the order it inserts them in.
+	applyOps   []statestore.Op
+	applyOrder []int32
 	// seq is the largest sequence number visible to readers.
 	seq atomic.Uint64
 
@@ -544,6 +550,10 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 	return nil
 }
 
+// maxApplyScratch is the most operations whose scratch Apply keeps for the
+// next batch (80 bytes each).
+const maxApplyScratch = 1 << 16
+
 // batchNeed bounds the arena bytes a batch takes in a memtable.
 func batchNeed(b *statestore.WriteBatch) int64 {
 	return int64(b.Size()) + int64(b.Len())*128
@@ -581,20 +591,39 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 	mem := d.mu.mem
 	d.mu.Unlock()
 
-	seq := d.seq.Load()
-	var puts, dels, ranges, written int64
-	w, err := mem.BeginWrite() // one lock for the whole batch
-	if err != nil {
-		// Only this goroutine (holding writeMu) freezes the memtable.
-		panic(fmt.Sprintf("lsm: apply on shard %q: %v", d.shard.Name, err))
-	}
+	// Operation i gets seqnum first+i. Point operations go into the
+	// memtable in internal-key order (key ascending, then newest first), so
+	// each insert starts from the previous one's place in the skiplist
+	// instead of from its head.
+	first := d.seq.Load() + 1
+	ops := d.applyOps[:0]
+	order := d.applyOrder[:0]
 	r := b.Reader()
 	for {
 		op, ok := r.Next()
 		if !ok {
 			break
 		}
-		seq++
+		if op.Kind != statestore.OpDeleteRange {
+			order = append(order, int32(len(ops)))
+		}
+		ops = append(ops, op)
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		if c := bytes.Compare(ops[i].Key, ops[j].Key); c != 0 {
+			return c
+		}
+		return cmp.Compare(j, i)
+	})
+	var puts, dels, ranges, written int64
+	w, err := mem.BeginWrite() // one lock for the whole batch
+	if err != nil {
+		// Only this goroutine (holding writeMu) freezes the memtable.
+		panic(fmt.Sprintf("lsm: apply on shard %q: %v", d.shard.Name, err))
+	}
+	add := func(i int) {
+		op := &ops[i]
+		seq := first + uint64(i)
 		var err error
 		switch op.Kind {
 		case statestore.OpPut:
@@ -625,6 +654,22 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 			panic(fmt.Sprintf("lsm: apply on shard %q: memtable rejected op at seq %d: %v", d.shard.Name, seq, err))
 		}
 	}
+	for _, i := range order {
+		add(int(i))
+	}
+	if len(order) < len(ops) {
+		for i := range ops {
+			if ops[i].Kind == statestore.OpDeleteRange {
+				add(i)
+			}
+		}
+	}
+	seq := first + uint64(len(ops)) - 1
+	clear(ops) // drop the references to b's buffer
+	if cap(ops) > maxApplyScratch {
+		ops, order = nil, nil
+	}
+	d.applyOps, d.applyOrder = ops[:0], order[:0]
 	w.Done()
 	d.seq.Store(seq)
 	d.m.batches.Add(1)

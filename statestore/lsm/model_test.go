@@ -309,10 +309,18 @@ func (h *harness) step() {
 					continue
 				}
 			}
-			switch h.rng.IntN(10) {
-			case 0, 1:
+			switch h.rng.IntN(20) {
+			case 0:
+				// A delete-range among the batch's puts: it applies in
+				// batch order like them.
+				end := h.randKey()
+				if bytes.Compare(k, end) > 0 {
+					k, end = end, k
+				}
+				b.DeleteRange(k, end)
+			case 1, 2, 3:
 				b.Delete(k)
-			case 2:
+			case 4, 5:
 				v := h.randValue()
 				exp := h.now() + int64(1+h.rng.IntN(5))*int64(time.Second)
 				b.PutWithExpiryNanos(k, v, exp)
@@ -329,9 +337,16 @@ func (h *harness) step() {
 		}
 		// Apply in batch order: later ops on a key win; replay the batch.
 		for op := range b.All() {
-			if op.Kind == statestore.OpDelete {
+			switch op.Kind {
+			case statestore.OpDelete:
 				delete(h.m, string(op.Key))
-			} else {
+			case statestore.OpDeleteRange:
+				for k := range h.m {
+					if k >= string(op.Key) && k < string(op.End) && s.owned.ContainsKey([]byte(k)) {
+						delete(h.m, k)
+					}
+				}
+			default:
 				h.m[string(op.Key)] = modelEntry{value: bytes.Clone(op.Value), expiry: op.Expiry}
 			}
 		}
