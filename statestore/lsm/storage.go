@@ -2,6 +2,7 @@ package lsm
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -149,6 +150,27 @@ type tableCache struct {
 	disk  *cache.Disk
 	mu    sync.Mutex
 	items map[string]*tableItem
+	// readers is an immutable snapshot of the open tables, replaced (under
+	// mu) when one opens or goes: point reads look tables up in it without
+	// a lock.
+	readers atomic.Pointer[map[string]*sstable.Reader]
+}
+
+// setReaderLocked records r (nil: forgets name) in a new readers snapshot.
+func (t *tableCache) setReaderLocked(name string, r *sstable.Reader) {
+	var m map[string]*sstable.Reader
+	if old := t.readers.Load(); old != nil {
+		m = maps.Clone(*old)
+	}
+	if r == nil {
+		delete(m, name)
+	} else {
+		if m == nil {
+			m = map[string]*sstable.Reader{}
+		}
+		m[name] = r
+	}
+	t.readers.Store(&m)
 }
 
 type tableItem struct {
@@ -160,20 +182,13 @@ type tableItem struct {
 
 func fileID(name string) uint64 { return xxhash.Sum64String(name) }
 
-// lookup returns the reader of name if it is open, without waiting.
+// lookup returns the reader of name if it is open, without waiting or
+// locking.
 func (t *tableCache) lookup(name string) *sstable.Reader {
-	t.mu.Lock()
-	it := t.items[name]
-	t.mu.Unlock()
-	if it == nil {
-		return nil
+	if m := t.readers.Load(); m != nil {
+		return (*m)[name]
 	}
-	select {
-	case <-it.done:
-		return it.r // nil if the open failed
-	default:
-		return nil
-	}
+	return nil
 }
 
 func (t *tableCache) get(ctx context.Context, f *manifest.FileMeta) (*sstable.Reader, error) {
@@ -205,13 +220,15 @@ func (t *tableCache) get(ctx context.Context, f *manifest.FileMeta) (*sstable.Re
 	t.mu.Unlock()
 	it.r, it.ro, it.err = t.open(ctx, f)
 	close(it.done)
-	if it.err != nil {
-		t.mu.Lock()
-		if t.items[f.Object] == it {
+	t.mu.Lock()
+	if t.items[f.Object] == it {
+		if it.err != nil {
 			delete(t.items, f.Object)
+		} else {
+			t.setReaderLocked(f.Object, it.r)
 		}
-		t.mu.Unlock()
 	}
+	t.mu.Unlock()
 	return it.r, it.err
 }
 
@@ -246,6 +263,7 @@ func (t *tableCache) evict(name string) {
 	it, ok := t.items[name]
 	if ok {
 		delete(t.items, name)
+		t.setReaderLocked(name, nil)
 	}
 	t.mu.Unlock()
 	if ok {
@@ -260,6 +278,7 @@ func (t *tableCache) close() {
 	t.mu.Lock()
 	items := t.items
 	t.items = map[string]*tableItem{}
+	t.readers.Store(nil)
 	t.mu.Unlock()
 	for _, it := range items {
 		<-it.done
