@@ -36,8 +36,10 @@
 // atomic stores and read with atomic loads, so a reader sees either nothing
 // or a complete node. Any number of readers may run alongside the writer; an
 // Iter itself belongs to one goroutine. Returned keys and values alias the
-// arena and are immutable for the memtable's lifetime (the arena is never
-// reused). A writer session's range deletions take effect for readers when
+// arena and are immutable for the memtable's lifetime, which ends with
+// Release: the owner (the LSM) calls it once nothing uses the memtable, and
+// New reuses the arena (Options.Arena) without the page faults of new
+// memory. A writer session's range deletions take effect for readers when
 // the session ends (Done publishes the new view with an atomic store), its
 // point entries possibly earlier: as with the entry counts, readers must not
 // rely on the seqnums of a session still in progress.

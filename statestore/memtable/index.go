@@ -39,14 +39,15 @@ type hashIndex struct {
 // about one entry per bucket for entries of ~100 bytes.
 const bytesPerBucket = 128
 
-// newHashIndex allocates the buckets of an arena of capacity bytes: a
-// power of two, at least 4.
+// newHashIndex allocates the buckets of an arena of capacity bytes, all
+// empty: a power of two, at least 4.
 func newHashIndex(a *arena, capacity uint32) (*hashIndex, bool) {
 	n := uint32(1) << (bits.Len32(max(capacity/bytesPerBucket, 4)) - 1)
 	off, ok := a.alloc(4 * n)
 	if !ok {
 		return nil, false
 	}
+	clear(a.buf[off : off+4*n])
 	return &hashIndex{a: a, off: off, mask: uint64(n - 1)}, true
 }
 

@@ -34,6 +34,11 @@ type Options struct {
 	Capacity int64
 	// Seed seeds the node-height generator. Default 1; tests may vary it.
 	Seed uint64
+	// Arena, if it holds at least Capacity bytes, is memory to reuse for
+	// the arena, typically what Release returned: reused memory costs
+	// neither the page faults nor the zeroing of new memory. Its contents
+	// do not matter. New takes it over.
+	Arena []byte
 }
 
 // EnsureDefaults fills zero fields.
@@ -82,7 +87,7 @@ func New(opts Options) (*Memtable, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Memtable{arena: newArena(uint32(opts.Capacity))}
+	m := &Memtable{arena: newArena(uint32(opts.Capacity), opts.Arena)}
 	idx, ok0 := newHashIndex(m.arena, uint32(opts.Capacity))
 	var ok1, ok2 bool
 	m.points, ok1 = newSkiplist(m.arena)
@@ -243,6 +248,15 @@ func (m *Memtable) Freeze() {
 	m.mu.Lock()
 	m.frozen.Store(true)
 	m.mu.Unlock()
+}
+
+// Release ends the memtable's life and returns its arena for New to reuse
+// (Options.Arena). The caller guarantees that nothing uses the memtable any
+// more: no reader, iterator or writer, and no key or value slice a read
+// returned (they alias the arena). The memtable is frozen.
+func (m *Memtable) Release() []byte {
+	m.Freeze()
+	return m.arena.buf
 }
 
 // Frozen reports whether Freeze was called.

@@ -473,3 +473,44 @@ func TestHashIndexLongChains(t *testing.T) {
 		}
 	}
 }
+
+// A memtable on a reused arena behaves as on new memory, whatever the arena
+// held: garbage first, then what the previous memtable left.
+func TestReusedArena(t *testing.T) {
+	const capacity = 4 << 20
+	arena := make([]byte, capacity+1000)
+	rng := rand.New(rand.NewPCG(42, 1))
+	for i := range arena {
+		arena[i] = byte(rng.Uint32())
+	}
+	for seed := uint64(0); seed < 4; seed++ {
+		mt, err := New(Options{Capacity: capacity - int64(seed)*1000, Seed: seed + 1, Arena: arena})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := fill(t, rng, mt, 2000)
+		for q := 0; q < 300; q++ {
+			uk := randKey(rng)
+			readSeq := base.SeqNumMax
+			if rng.IntN(2) == 0 {
+				readSeq = uint64(rng.IntN(2005))
+			}
+			got, ok := mt.Get(uk, readSeq)
+			want, wok := m.get(uk, readSeq)
+			if ok != wok || got.Kind != want.Kind || got.SeqNum != want.SeqNum || !bytes.Equal(got.Value, want.Value) || got.Expiry != want.Expiry {
+				t.Fatalf("seed %d: Get(%q,%d) = %+v,%v; model %+v,%v", seed, uk, readSeq, got, ok, want, wok)
+			}
+		}
+		// Keys the memtable never held walk whole hash chains.
+		for q := 0; q < 1000; q++ {
+			if e, ok := mt.Get([]byte{0, 9, byte(q), byte(q >> 8)}, base.SeqNumMax); ok {
+				t.Fatalf("seed %d: absent key %d found: %+v", seed, q, e)
+			}
+		}
+		checkIter(t, rng, m, func(o IterOptions) iterLike { return mt.NewIter(o) })
+		arena = mt.Release()
+		if !mt.Frozen() {
+			t.Fatal("released memtable not frozen")
+		}
+	}
+}

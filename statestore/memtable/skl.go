@@ -16,7 +16,8 @@ import (
 //	8   trailer  uint64
 //	16  prefix   uint64  (the first 8 user-key bytes, big-endian, zero-padded)
 //	24  height   uint32
-//	28  hnext    uint32  (next node of the hash index chain, see index.go)
+//	28  hnext    uint32  (next node of the hash index chain, see index.go;
+//	                     written when the node joins a chain, read only then)
 //	32  tower    [height]uint32 — next-node offsets, accessed atomically
 //	..  key bytes, then value bytes
 //
@@ -40,8 +41,15 @@ type arena struct {
 	n    atomic.Uint32  // bytes used; written only by the (single) writer
 }
 
-func newArena(capacity uint32) *arena {
-	a := &arena{buf: make([]byte, capacity)}
+// newArena returns an arena of capacity bytes: buf[:capacity] if buf is
+// large enough (memory to reuse, whatever it holds), else new memory. An
+// arena's bytes are not assumed zero: every field is written before it is
+// read.
+func newArena(capacity uint32, buf []byte) *arena {
+	if uint64(cap(buf)) < uint64(capacity) {
+		buf = make([]byte, capacity)
+	}
+	a := &arena{buf: buf[:capacity:capacity]}
 	a.base = unsafe.Pointer(&a.buf[0])
 	a.n.Store(8) // reserve offset 0 as nil
 	return a
@@ -199,7 +207,9 @@ func allocNode(a *arena, ukey []byte, trailer uint64, valLen int, height int) (u
 	*(*uint64)(a.ptr(off + 8)) = trailer
 	*(*uint64)(a.ptr(off + 16)) = keyPrefix(ukey)
 	*a.u32(off + 24) = uint32(height)
-	// The arena is zeroed and never reused, so the tower starts nil.
+	// The tower starts nil (the arena may be reused memory); insert sets
+	// the links before it publishes the node, the heads keep them nil.
+	clear(a.buf[off+nodeHeaderSize : off+nodeHeaderSize+4*uint32(height)])
 	copy(a.buf[off+nodeHeaderSize+4*uint32(height):], ukey)
 	return off, true
 }
