@@ -71,12 +71,14 @@ test: proto-check azurite
 test-long: azurite
 	$(GO) test -count=1 -tags long -timeout 60m ./...
 
-# Nexmark: stateless queries on 10M events, stateful ones on 2M (in-memory state).
+# Nexmark: stateless queries on 10M events, stateful ones on 2M (in-memory
+# state); the state store; q5/q7/q8 on the LSM with checkpoints vs in memory.
 bench: build
 	@mkdir -p bench/results
 	$(SLUICE) bench nexmark --query generator,generator-all,q0,q1,q2,q14,q21,q22 --events 10000000 --report bench/results/nexmark-stateless.json
 	$(SLUICE) bench nexmark --query q3,q4,q5,q7,q8,q9,q11,q12,q15,q16,q17,q18,q19,q20 --events 2000000 --report bench/results/nexmark-stateful.json
 	$(SLUICE) bench statestore --quick --report bench/results/statestore.json
+	$(SLUICE) bench checkpoint --report bench/results/checkpoint.json
 
 clean:
 	rm -rf $(BIN) out bench/results
