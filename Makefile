@@ -81,4 +81,4 @@ bench: build
 	$(SLUICE) bench checkpoint --report bench/results/checkpoint.json
 
 clean:
-	rm -rf $(BIN) out bench/results
+	rm -rf $(BIN) out state bench/results
