@@ -61,18 +61,25 @@ type DB struct {
 		// mems is mem and the frozen memtables of queue, newest first, as
 		// readers see them; nil when mem or queue changed since it was
 		// built (memsChangedLocked). Readers share it: never modify it.
-		mems     []*memtable.Memtable
-		current  *version
-		live     map[*version]struct{}
-		inflight map[string]int // objects being written or pinned by pending work
-		nextFile uint64
-		lastCkpt uint64
-		hasCkpt  bool
-		closed   bool
-		bgErr    error
-		cursor   [manifest.NumLevels][]byte
-		gcActive bool
-		gcSeen   map[string]bool
+		mems *memList
+		// memRefs counts, per memtable, the live lists holding it (the
+		// current one, and older ones read states still hold), plus one
+		// while it is mem or queued. At zero its arena is recycled.
+		memRefs map[*memtable.Memtable]int
+		// freeArena is the arena of the last memtable that went, for the
+		// next one (no page faults on new memory).
+		freeArena []byte
+		current   *version
+		live      map[*version]struct{}
+		inflight  map[string]int // objects being written or pinned by pending work
+		nextFile  uint64
+		lastCkpt  uint64
+		hasCkpt   bool
+		closed    bool
+		bgErr     error
+		cursor    [manifest.NumLevels][]byte
+		gcActive  bool
+		gcSeen    map[string]bool
 		// unpub tracks the tables this instance wrote that no manifest
 		// names; those it reports obsolete wait in obsolete for the
 		// deleter (deleting while it works on a batch).
@@ -108,6 +115,14 @@ type counters struct {
 	expired, outOfRange, filtered                 atomic.Int64
 	stallNanos, stalls                            atomic.Int64
 	gcRuns, gcDeleted, obsoleteDeleted            atomic.Int64
+	arenaReuses                                   atomic.Int64 // for tests
+}
+
+// memList is a list of memtables as readers see them, newest first, with
+// the number of read states holding it (guarded by DB.mu).
+type memList struct {
+	mems    []*memtable.Memtable
+	readers int
 }
 
 // version is a manifest.Version with a reference count (guarded by DB.mu).
@@ -213,7 +228,8 @@ func Open(ctx context.Context, opts Options, shard statestore.ShardOptions, from
 	d.tc = &tableCache{st: st, bc: bc, disk: opts.Disk, items: map[string]*tableItem{}}
 	d.seq.Store(max(lastSeq, 1)) // seqnum 0 would mean "no bound" to iterators
 	d.mu.cond = sync.NewCond(&d.mu.Mutex)
-	d.mu.mem, err = memtable.New(memtable.Options{Capacity: min(opts.MemtableSize, minMemtable)})
+	d.mu.memRefs = map[*memtable.Memtable]int{}
+	d.mu.mem, err = d.newMemtableLocked(min(opts.MemtableSize, minMemtable))
 	if err != nil {
 		return nil, err
 	}
@@ -254,9 +270,11 @@ func (d *DB) errClosed(op string) error {
 }
 
 // readState is a consistent view for one read: memtables newest first, a
-// referenced version, and the read sequence number.
+// referenced version, and the read sequence number. The memtables' values
+// are valid until release.
 type readState struct {
 	mems []*memtable.Memtable
+	ml   *memList
 	v    *version
 	seq  uint64
 	now  int64
@@ -271,7 +289,8 @@ func (d *DB) acquire(op string) (readState, error) {
 	if d.mu.closed {
 		return readState{}, d.errClosed(op)
 	}
-	if d.mu.mems == nil {
+	ml := d.mu.mems
+	if ml == nil {
 		mems := make([]*memtable.Memtable, 0, 1+len(d.mu.queue))
 		mems = append(mems, d.mu.mem)
 		for i := len(d.mu.queue) - 1; i >= 0; i-- {
@@ -279,20 +298,79 @@ func (d *DB) acquire(op string) (readState, error) {
 				mems = append(mems, m)
 			}
 		}
-		d.mu.mems = mems
+		for _, m := range mems {
+			d.mu.memRefs[m]++
+		}
+		ml = &memList{mems: mems}
+		d.mu.mems = ml
 	}
-	rs := readState{mems: d.mu.mems, v: d.mu.current, seq: d.seq.Load(), now: now}
+	ml.readers++
+	rs := readState{mems: ml.mems, ml: ml, v: d.mu.current, seq: d.seq.Load(), now: now}
 	rs.v.refs++
 	return rs, nil
 }
 
 // memsChangedLocked notes that mem or queue changed.
-func (d *DB) memsChangedLocked() { d.mu.mems = nil }
+func (d *DB) memsChangedLocked() {
+	if ml := d.mu.mems; ml != nil {
+		d.mu.mems = nil
+		if ml.readers == 0 {
+			d.dropMemListLocked(ml)
+		}
+	}
+}
 
 func (d *DB) release(rs *readState) {
 	d.mu.Lock()
 	d.unrefLocked(rs.v)
+	if ml := rs.ml; ml != nil {
+		ml.readers--
+		if ml.readers == 0 && ml != d.mu.mems {
+			d.dropMemListLocked(ml)
+		}
+	}
 	d.mu.Unlock()
+}
+
+// dropMemListLocked forgets a list that no read state holds and that is
+// not current.
+func (d *DB) dropMemListLocked(ml *memList) {
+	for _, m := range ml.mems {
+		d.unrefMemLocked(m)
+	}
+}
+
+// newMemtableLocked returns a memtable of size bytes (at most
+// memtable.MaxCapacity), on the free arena if that is large enough,
+// holding the DB's reference.
+func (d *DB) newMemtableLocked(size int64) (*memtable.Memtable, error) {
+	size = min(size, memtable.MaxCapacity)
+	var arena []byte
+	if int64(cap(d.mu.freeArena)) >= size {
+		arena, d.mu.freeArena = d.mu.freeArena, nil
+		d.m.arenaReuses.Add(1)
+	}
+	m, err := memtable.New(memtable.Options{Capacity: size, Arena: arena})
+	if err != nil {
+		return nil, err
+	}
+	d.mu.memRefs[m] = 1
+	return m, nil
+}
+
+// unrefMemLocked drops a reference to m (a list's, or the DB's when m
+// stops being mem or queued). After the last one nothing can use m: its
+// arena becomes the free arena if it is the larger.
+func (d *DB) unrefMemLocked(m *memtable.Memtable) {
+	n := d.mu.memRefs[m] - 1
+	if n > 0 {
+		d.mu.memRefs[m] = n
+		return
+	}
+	delete(d.mu.memRefs, m)
+	if buf := m.Release(); cap(buf) > cap(d.mu.freeArena) {
+		d.mu.freeArena = buf
+	}
 }
 
 func (d *DB) unrefLocked(v *version) {
@@ -682,9 +760,12 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 
 // rotateLocked freezes the memtable and starts one with room for need.
 func (d *DB) rotateLocked(need int64) error {
-	if !d.mu.mem.Empty() {
-		d.mu.mem.Freeze()
-		d.mu.queue = append(d.mu.queue, &flushItem{mem: d.mu.mem, seq: d.seq.Load()})
+	old := d.mu.mem
+	if old.Empty() {
+		d.unrefMemLocked(old)
+	} else {
+		old.Freeze()
+		d.mu.queue = append(d.mu.queue, &flushItem{mem: old, seq: d.seq.Load()})
 		d.signal(d.flushCh)
 	}
 	d.memsChangedLocked()
@@ -692,9 +773,9 @@ func (d *DB) rotateLocked(need int64) error {
 	// MemtableSize, so small shards keep small arenas.
 	// A batch larger than that gets a memtable of its own, grown until the
 	// batch fits beside the memtable's own structures (its index).
-	size := max(min(2*d.mu.mem.Capacity(), d.opts.MemtableSize), need+4<<10)
+	size := max(min(2*old.Capacity(), d.opts.MemtableSize), need+4<<10)
 	for {
-		m, err := memtable.New(memtable.Options{Capacity: min(size, memtable.MaxCapacity)})
+		m, err := d.newMemtableLocked(size)
 		if err != nil {
 			return fmt.Errorf("lsm: apply on shard %q: batch of %d bytes: %w", d.shard.Name, need, err)
 		}
@@ -702,6 +783,7 @@ func (d *DB) rotateLocked(need int64) error {
 			d.mu.mem = m
 			return nil
 		}
+		d.unrefMemLocked(m)
 		if size >= memtable.MaxCapacity {
 			return fmt.Errorf("lsm: apply on shard %q: a batch of %d bytes does not fit a memtable of at most %d bytes", d.shard.Name, need, memtable.MaxCapacity)
 		}
@@ -782,7 +864,7 @@ func (d *DB) Checkpoint(ctx context.Context, id uint64) (statestore.Pending, err
 		} else if used > size/2 {
 			size = min(2*size, d.opts.MemtableSize)
 		}
-		m, err := memtable.New(memtable.Options{Capacity: size})
+		m, err := d.newMemtableLocked(size)
 		if err != nil {
 			return nil, err
 		}

@@ -161,6 +161,9 @@ func (d *DB) flushOne() bool {
 	}
 	d.mu.queue = d.mu.queue[1:]
 	d.memsChangedLocked()
+	if item.mem != nil {
+		d.unrefMemLocked(item.mem)
+	}
 	ckpts := item.ckpts
 	item.ckpts = nil
 	v := d.mu.current
