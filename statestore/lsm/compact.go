@@ -148,7 +148,7 @@ func (d *DB) runCompaction(ctx context.Context, c *manifest.Compaction) (outs []
 	}
 	open := func(lo []byte) error {
 		var err error
-		out, tw, err = d.newTable()
+		out, tw, err = d.newTable(false)
 		outLo = lo
 		return err
 	}

@@ -86,8 +86,6 @@ type DB struct {
 		unpub    *manifest.Unpublished
 		obsolete []manifest.Obsolete
 		deleting bool
-		uploaded int64 // bytes of tables and manifests uploaded
-		ckptBase int64 // uploaded at the last completed checkpoint
 	}
 
 	ctx       context.Context // cancelled by Close
@@ -98,6 +96,11 @@ type DB struct {
 	gcCh      chan struct{}
 	deleteCh  chan struct{}
 	gcMu      sync.Mutex // one GC at a time
+
+	// ckptObjects are the tables of the last published checkpoint (or of
+	// the opened handles): a checkpoint's size is what it adds to them.
+	// Owned by the flusher.
+	ckptObjects map[string]bool
 
 	m counters
 }
@@ -235,6 +238,8 @@ func Open(ctx context.Context, opts Options, shard statestore.ShardOptions, from
 	}
 	d.mu.current = &version{v: v, refs: 1}
 	d.mu.live = map[*version]struct{}{d.mu.current: {}}
+	d.ckptObjects = map[string]bool{}
+	v.Objects(func(f *manifest.FileMeta) { d.ckptObjects[f.Object] = true })
 	d.mu.inflight = map[string]int{}
 	d.mu.unpub = manifest.NewUnpublished()
 	d.mu.nextFile = 1

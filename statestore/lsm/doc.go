@@ -30,7 +30,9 @@
 // ckpt/<shard>/<id>.manifest, then resolves the Pending with a Handle
 // whose Data is the manifest name. Tables already in object storage are
 // only referenced, so a checkpoint uploads the new tables and one small
-// manifest: incremental by construction. A second writer of the same shard
+// manifest: incremental by construction. LastCheckpointBytes is that: the
+// manifest plus the tables it names that the previous checkpoint did not
+// (flush and compaction outputs alike). A second writer of the same shard
 // and id gets ErrAlreadyExists and its checkpoint fails (fencing). A failed
 // flush fails every queued checkpoint; the memtable stays queued and is
 // retried.

@@ -17,7 +17,6 @@ type tableOut struct {
 	name string
 	w    objstore.Writable
 	buf  *bytes.Buffer
-	n    int64
 }
 
 func (t *tableOut) Write(p []byte) (int, error) {
@@ -27,13 +26,13 @@ func (t *tableOut) Write(p []byte) (int, error) {
 	if t.buf != nil {
 		t.buf.Write(p)
 	}
-	t.n += int64(len(p))
 	return len(p), nil
 }
 
 // newTable starts a table object. The name is registered in flight, so GC
-// keeps it until the caller calls d.doneInflight.
-func (d *DB) newTable() (*tableOut, *sstable.Writer, error) {
+// keeps it until the caller calls d.doneInflight. A flush's table puts its
+// blocks in the block cache (see Options.DisableFlushCaching).
+func (d *DB) newTable(flush bool) (*tableOut, *sstable.Writer, error) {
 	d.mu.Lock()
 	num := d.mu.nextFile
 	d.mu.nextFile++
@@ -53,7 +52,11 @@ func (d *DB) newTable() (*tableOut, *sstable.Writer, error) {
 	if d.opts.Disk != nil {
 		out.buf = &bytes.Buffer{}
 	}
-	tw, err := sstable.NewWriter(out, d.opts.Table)
+	wo := d.opts.Table
+	if flush && !d.opts.DisableFlushCaching {
+		wo.Cache, wo.FileID = d.bc, fileID(name)
+	}
+	tw, err := sstable.NewWriter(out, wo)
 	if err != nil {
 		w.Abort()
 		d.doneInflight(name)
@@ -93,7 +96,6 @@ func (d *DB) finishTable(out *tableOut, tw *sstable.Writer, clip statestore.KeyG
 		return nil, fmt.Errorf("upload table %s: %w", out.name, err)
 	}
 	d.mu.Lock()
-	d.mu.uploaded += out.n
 	d.mu.unpub.Finished(out.name, meta.Size)
 	d.mu.Unlock()
 	if out.buf != nil {
@@ -195,7 +197,7 @@ func (d *DB) flushOne() bool {
 }
 
 func (d *DB) flushMemtable(item *flushItem) (*manifest.FileMeta, error) {
-	out, tw, err := d.newTable()
+	out, tw, err := d.newTable(true)
 	if err != nil {
 		return nil, err
 	}
@@ -235,11 +237,25 @@ func (d *DB) failFlush(item *flushItem, err error) {
 }
 
 // publish writes checkpoint c's manifest (version v, up to seq) with a
-// conditional create and resolves its promise.
+// conditional create and resolves its promise. The checkpoint's size
+// (LastCheckpointBytes) is its manifest plus the tables it names that the
+// previous one did not: what it made durable, whether a flush or a
+// compaction wrote them. (Compaction output that no checkpoint names is
+// deleted unseen.)
 func (d *DB) publish(c *pendingCheckpoint, v *manifest.Version, seq uint64) {
 	cp := manifest.NewCheckpoint(d.self, c.id, d.owned, seq, v)
 	name := manifest.ManifestName(d.shard.Name, c.id)
 	data := cp.Encode()
+	objects := map[string]bool{}
+	bytesUp := int64(len(data))
+	v.Objects(func(f *manifest.FileMeta) {
+		if !objects[f.Object] {
+			objects[f.Object] = true
+			if !d.ckptObjects[f.Object] {
+				bytesUp += int64(f.Size)
+			}
+		}
+	})
 	err := d.st.CreateIfAbsent(d.ctx, name, data)
 	if err != nil {
 		if errors.Is(err, objstore.ErrAlreadyExists) {
@@ -252,11 +268,7 @@ func (d *DB) publish(c *pendingCheckpoint, v *manifest.Version, seq uint64) {
 		}
 		return
 	}
-	d.mu.Lock()
-	d.mu.uploaded += int64(len(data))
-	bytesUp := d.mu.uploaded - d.mu.ckptBase
-	d.mu.ckptBase = d.mu.uploaded
-	d.mu.Unlock()
+	d.ckptObjects = objects
 	h := statestore.Handle{Backend: Backend, URL: d.handleName(name), Shard: d.shard.Name, Checkpoint: c.id, KeyGroups: d.owned, Data: []byte(name)}
 	// Metrics first, so a waiter that wakes up sees them.
 	d.m.lastCkptBytes.Store(bytesUp)

@@ -511,3 +511,50 @@ func TestColdReadRequests(t *testing.T) {
 		t.Fatalf("first read made %d HEADs and %d range GETs, want 1 and 2 (metadata, block)", om.Heads, om.RangeGets)
 	}
 }
+
+// A checkpoint's size is its manifest plus the tables it names that the
+// previous checkpoint did not, compaction outputs included.
+func TestCheckpointBytesAreTheDelta(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStorage(t)
+	opts := smallOpts(st, clock.Real())
+	db := mustOpen(t, opts, "op/0", nil, statestore.FullKeyGroupRange(8))
+	objects := func(h statestore.Handle) (map[string]uint64, int64) {
+		b, err := st.ReadAll(ctx, string(h.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, err := manifest.DecodeCheckpoint(string(h.Data), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, l := range cp.Levels {
+			for _, f := range l {
+				out[f.Object] = f.Size
+			}
+		}
+		return out, int64(len(b))
+	}
+	prev := map[string]uint64{}
+	for round := range 4 {
+		fill(t, db, 8, 300, fmt.Sprintf("r%d", round), nil, 0)
+		if err := db.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h := mustCheckpoint(t, db, uint64(round+1))
+		cur, want := objects(h)
+		for o, size := range cur {
+			if _, ok := prev[o]; !ok {
+				want += int64(size)
+			}
+		}
+		if got := db.LSMMetrics().LastCheckpointBytes; got != want {
+			t.Fatalf("checkpoint %d: LastCheckpointBytes %d, want %d (manifest and new tables)", round+1, got, want)
+		}
+		prev = cur
+	}
+	if db.LSMMetrics().Compactions == 0 {
+		t.Fatal("no compaction ran: the test should cover compaction outputs")
+	}
+}

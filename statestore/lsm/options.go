@@ -78,6 +78,12 @@ type Options struct {
 	// WarmUp makes Open prefetch every block of the opened tables in the
 	// background.
 	WarmUp bool
+	// DisableFlushCaching stops flushes from putting the data blocks they
+	// write into the block cache. By default they do (as RocksDB's
+	// prepopulate_block_cache for flushes): stream state written recently
+	// is read back soon, and reading a table back from object storage
+	// costs a request and a decompression per block.
+	DisableFlushCaching bool
 }
 
 // defaultKeepLast is the default of Policy.KeepLast.

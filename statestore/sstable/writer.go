@@ -24,6 +24,13 @@ type WriterOptions struct {
 	BloomBitsPerKey int
 	// Compression is the block codec. Default CompressionSnappy.
 	Compression Compression
+	// Cache, if set, receives a copy of each data block written, in the
+	// decoded form a Reader caches (keyed by FileID and the block's
+	// offset), so that reads of the table just written hit the cache.
+	Cache BlockCache
+	// FileID is the table's cache key, as the Reader will use it
+	// (ReaderOptions.FileID). Used with Cache.
+	FileID uint64
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -265,9 +272,14 @@ func (w *Writer) flushData() error {
 	if w.data.empty() {
 		return nil
 	}
-	h, err := w.writeBlock(w.data.finish(), w.opts.Compression)
+	raw := w.data.finish()
+	h, err := w.writeBlock(raw, w.opts.Compression)
 	if err != nil {
 		return err
+	}
+	if w.opts.Cache != nil {
+		// The cache owns what it gets; the writer reuses raw.
+		w.opts.Cache.Set(w.opts.FileID, h.Offset, bytes.Clone(raw))
 	}
 	w.props.NumDataBlocks++
 	w.props.DataBytes += h.Length + blockTrailerLen
