@@ -128,10 +128,22 @@ type memList struct {
 	readers int
 }
 
-// version is a manifest.Version with a reference count (guarded by DB.mu).
+// version is a manifest.Version with a reference count (guarded by DB.mu)
+// and, per table, its open Reader once a point read looked it up: readers
+// of the version find tables by position, without a table-cache lookup.
+// A table stays open while a version names it.
 type version struct {
-	v    *manifest.Version
-	refs int
+	v       *manifest.Version
+	refs    int
+	readers [manifest.NumLevels][]atomic.Pointer[sstable.Reader]
+}
+
+func newVersion(v *manifest.Version) *version {
+	nv := &version{v: v, refs: 1}
+	for l := range nv.readers {
+		nv.readers[l] = make([]atomic.Pointer[sstable.Reader], len(v.Levels[l]))
+	}
+	return nv
 }
 
 // flushItem is a frozen memtable (or none) and the checkpoints that
@@ -236,7 +248,7 @@ func Open(ctx context.Context, opts Options, shard statestore.ShardOptions, from
 	if err != nil {
 		return nil, err
 	}
-	d.mu.current = &version{v: v, refs: 1}
+	d.mu.current = newVersion(v)
 	d.mu.live = map[*version]struct{}{d.mu.current: {}}
 	d.ckptObjects = map[string]bool{}
 	v.Objects(func(f *manifest.FileMeta) { d.ckptObjects[f.Object] = true })
@@ -393,7 +405,7 @@ func (d *DB) unrefLocked(v *version) {
 // installLocked makes v the current version.
 func (d *DB) installLocked(v *manifest.Version) {
 	old := d.mu.current
-	d.mu.current = &version{v: v, refs: 1}
+	d.mu.current = newVersion(v)
 	d.mu.live[d.mu.current] = struct{}{}
 	d.mu.unpub.AddVersion(v)
 	if d.mu.gcActive {
@@ -427,12 +439,16 @@ func getMem(rs *readState, key []byte) (value []byte, ok, done bool) {
 // first read after Open costs about one round of metadata reads whatever
 // the number of tables.
 func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, bool, error) {
-	var buf [16]*manifest.FileMeta
+	type cand struct {
+		f    *manifest.FileMeta
+		slot *atomic.Pointer[sstable.Reader]
+	}
+	var buf [16]cand
 	cands := buf[:0]
 	v := rs.v.v
-	for _, f := range v.Levels[0] {
+	for i, f := range v.Levels[0] {
 		if f.ContainsKey(key) {
-			cands = append(cands, f)
+			cands = append(cands, cand{f, &rs.v.readers[0][i]})
 		}
 	}
 	for l := 1; l < manifest.NumLevels; l++ {
@@ -448,30 +464,40 @@ func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, 
 			}
 		}
 		if i < len(files) && files[i].ContainsKey(key) {
-			cands = append(cands, files[i])
+			cands = append(cands, cand{files[i], &rs.v.readers[l][i]})
 		}
 	}
-	// The tables are usually open: one table-cache lookup each.
+	// The tables are usually open and known to the version.
 	var rbuf [16]*sstable.Reader
 	readers := rbuf[:0]
 	closed := false
-	for _, f := range cands {
-		r := d.tc.lookup(f.Object)
+	for _, c := range cands {
+		r := c.slot.Load()
+		if r == nil {
+			if r = d.tc.lookup(c.f.Object); r != nil {
+				c.slot.Store(r)
+			}
+		}
 		readers = append(readers, r)
 		closed = closed || r == nil
 	}
 	if closed {
-		if err := d.openTables(ctx, cands); err != nil {
+		files := make([]*manifest.FileMeta, len(cands))
+		for i, c := range cands {
+			files[i] = c.f
+		}
+		if err := d.openTables(ctx, files); err != nil {
 			return nil, false, err
 		}
 	}
-	for i, f := range cands {
+	for i, c := range cands {
 		r := readers[i]
 		if r == nil {
 			var err error
-			if r, err = d.tc.get(ctx, f); err != nil {
+			if r, err = d.tc.get(ctx, c.f); err != nil {
 				return nil, false, err
 			}
+			c.slot.Store(r)
 		}
 		e, found, err := r.GetAt(ctx, key, rs.seq)
 		if err != nil {
