@@ -201,7 +201,7 @@ func (d *DB) flushMemtable(item *flushItem) (*manifest.FileMeta, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := item.mem.Flush(tw); err != nil {
+	if err := item.mem.FlushNewest(tw); err != nil {
 		tw.Abort()
 		out.w.Abort()
 		d.doneInflight(out.name)

@@ -337,6 +337,39 @@ func (m *Memtable) RangeDels() []base.RangeDel {
 	return out
 }
 
+// FlushNewest writes to w what a reader at or above the memtable's last
+// seqnum sees: the newest version of each key (a tombstone included) unless
+// a range deletion of the memtable covers it, in order, then every range
+// deletion. An owner with no reader below that seqnum (the LSM: a flushed
+// table serves reads that start after the flush) loses nothing, and the
+// table holds one version per key. Call it on a frozen memtable. It does
+// not Finish w.
+func (m *Memtable) FlushNewest(w *sstable.Writer) error {
+	it := m.NewIter(IterOptions{HideRangeDeleted: true})
+	var last []byte // the previous user key, in the arena
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if last != nil && bytes.Equal(k.UserKey, last) {
+			// An older version; if the newest is covered, so is it.
+			continue
+		}
+		last = k.UserKey
+		if err := w.Add(k, it.Value(), it.Expiry()); err != nil {
+			return err
+		}
+	}
+	return m.flushRangeDels(w)
+}
+
+func (m *Memtable) flushRangeDels(w *sstable.Writer) error {
+	for _, d := range m.RangeDels() {
+		if err := w.AddRangeDel(d.Start, d.End, d.SeqNum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Flush writes every entry to w in order: the point entries, then the range
 // deletions. Call it on a frozen memtable; entries added concurrently with
 // Flush may or may not be included. Flush does not Finish w.
@@ -347,10 +380,5 @@ func (m *Memtable) Flush(w *sstable.Writer) error {
 			return err
 		}
 	}
-	for _, d := range m.RangeDels() {
-		if err := w.AddRangeDel(d.Start, d.End, d.SeqNum); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.flushRangeDels(w)
 }

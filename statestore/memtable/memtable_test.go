@@ -277,6 +277,45 @@ func TestRandomizedModel(t *testing.T) {
 				t.Fatalf("table Get(%q) = %+v,%v,%v; model %+v,%v", uk, got, ok, err, want, wok)
 			}
 		}
+
+		// FlushNewest: one version per key, the same reads at the newest
+		// seqnum.
+		buf.Reset()
+		if w, err = sstable.NewWriter(&buf, sstable.WriterOptions{BlockSize: 256}); err != nil {
+			t.Fatal(err)
+		}
+		if err := mt.FlushNewest(w); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		if r, err = sstable.Open(context.Background(), bytesReadable(buf.Bytes()), sstable.ReaderOptions{Name: "newest.sst"}); err != nil {
+			t.Fatal(err)
+		}
+		it := r.NewIter(context.Background(), sstable.IterOptions{})
+		var prev []byte
+		for ok := it.First(); ok; ok = it.Next() {
+			k := it.Key()
+			if prev != nil && bytes.Equal(prev, k.UserKey) {
+				t.Fatalf("FlushNewest wrote two versions of %q", k.UserKey)
+			}
+			if vis := m.visible(IterOptions{HideRangeDeleted: true, Lower: k.UserKey, Upper: append(bytes.Clone(k.UserKey), 0)}); len(vis) == 0 || vis[0].key.SeqNum() != k.SeqNum() {
+				t.Fatalf("FlushNewest wrote %s, not the newest visible version", k)
+			}
+			prev = bytes.Clone(k.UserKey)
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for q := 0; q < 200; q++ {
+			uk := randKey(rng)
+			got, ok, err := r.Get(context.Background(), uk)
+			want, wok := m.get(uk, base.SeqNumMax)
+			if err != nil || ok != wok || got.Kind != want.Kind || got.SeqNum != want.SeqNum || !bytes.Equal(got.Value, want.Value) {
+				t.Fatalf("newest table Get(%q) = %+v,%v,%v; model %+v,%v", uk, got, ok, err, want, wok)
+			}
+		}
 	}
 }
 
