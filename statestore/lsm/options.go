@@ -34,8 +34,8 @@ type Options struct {
 	// block cache are read from Storage with range GETs).
 	Disk *cache.Disk
 	// MemtableSize is the largest arena of one memtable. A store starts with
-	// a 256 KiB arena (or MemtableSize if smaller) and doubles it each time
-	// one fills up. Default 16 MiB.
+	// a 256 KiB arena (or MemtableSize if smaller) and quadruples it each
+	// time one fills up. Default 16 MiB.
 	MemtableSize int64
 	// MaxFrozenMemtables is the number of frozen memtables waiting for
 	// their flush beyond which Apply stalls. Default 4.
