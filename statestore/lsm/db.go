@@ -32,8 +32,8 @@ const minMemtable = 256 << 10
 // followed by a larger one. Growing fast matters: every small memtable is a
 // small L0 table that point reads check until a compaction, and a shard
 // that fills one arena is likely to fill the next. With 4, a busy shard
-// reaches a 16 MiB arena after 3 fills (0.75 x 16 MiB of small tables)
-// instead of 6.
+// reaches a 16 MiB arena after 3 fills (5.25 MiB in small tables) instead
+// of 6 (16 MiB).
 const memtableGrowth = 4
 
 // Backend is the Handle.Backend of LSM checkpoints.
