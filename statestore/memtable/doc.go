@@ -17,7 +17,7 @@
 // deletions within their bounds without a walk of them all.
 //
 // Point reads go through a hash index of the user keys (in the arena, one
-// 4-byte bucket per 128 arena bytes) to the newest version of the key, then
+// 4-byte bucket per 64 arena bytes) to the newest version of the key, then
 // walk at most the key's newer versions: no skiplist search. A key the
 // memtable does not hold costs one short chain walk. Iterators and flushes
 // use the skiplist.

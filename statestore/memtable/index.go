@@ -35,9 +35,13 @@ type hashIndex struct {
 	mask uint64
 }
 
-// bytesPerBucket sizes the index: one 4-byte bucket per 128 arena bytes,
-// about one entry per bucket for entries of ~100 bytes.
-const bytesPerBucket = 128
+// bytesPerBucket sizes the index: one 4-byte bucket per 64 arena bytes
+// (6% of the arena), one entry per two buckets for entries of ~128 bytes,
+// about one per bucket for the small entries of stream state (a key of
+// ~30 bytes, a counter): a lookup of a key the memtable lacks, the common
+// case of a read that ends in the tables, walks a chain of one node or
+// none.
+const bytesPerBucket = 64
 
 // newHashIndex allocates the buckets of an arena of capacity bytes, all
 // empty: a power of two, at least 4.
