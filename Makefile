@@ -70,6 +70,7 @@ test: proto-check azurite
 # Long soak and stress tests.
 test-long: azurite
 	$(GO) test -count=1 -tags long -timeout 60m ./...
+	cd tests/oracle && CGO_ENABLED=1 $(GO) test -count=1 -tags long -timeout 60m ./...
 
 # Nexmark: stateless queries on 10M events, stateful ones on 2M (in-memory
 # state); the state store; q5/q7/q8 on the LSM with checkpoints vs in memory.

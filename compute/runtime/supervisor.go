@@ -230,7 +230,7 @@ func (s *Supervisor) loadRestore(ctx context.Context) error {
 		}
 		var err error
 		if md, err = checkpoint.Load(ctx, s.ro.FromSavepoint); err != nil {
-			return fmt.Errorf("savepoint: %w", err)
+			return err // names the savepoint and what is wrong
 		}
 	}
 	if s.ro.Resume && s.ckpts != nil {
@@ -503,6 +503,11 @@ func (s *Supervisor) retained(j *Job, attempt, keepFrom uint64) {
 		}()
 	}
 	s.stats.completed.Add(1)
+	select {
+	case <-j.done: // the final commit: no store took part
+		return
+	default:
+	}
 	var bytes int64
 	for _, t := range j.tasks {
 		for _, st := range t.stores {

@@ -70,7 +70,8 @@ func (t *task) run(ctx context.Context) (err error) {
 		}
 	}()
 	if err := t.open(ctx); err != nil {
-		return err
+		// Close what opened before the failure (operators, stores).
+		return errors.Join(err, t.close())
 	}
 	defer func() {
 		if cerr := t.close(); cerr != nil && err == nil {

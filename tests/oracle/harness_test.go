@@ -113,6 +113,7 @@ func closeDatasets() {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	closeDatasets()
+	removeSluiceBinary()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
