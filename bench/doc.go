@@ -8,5 +8,11 @@
 // and then Runs times; the median run is reported. Machines here are shared
 // and noisy, so compare cases measured in the same invocation as ratios.
 //
+// Benchmarks: RunNexmark (queries on the in-memory backend), RunStatestore
+// (the LSM against Pebble, remote reads, checkpoint cost, recovery,
+// rescale), and the checkpoint benchmark (q5/q7/q8 on the LSM backend with
+// periodic checkpoints against the in-memory backend, checkpoint duration
+// and size, time from a failure to the first output after recovery).
+//
 //	rep, err := bench.RunNexmark(ctx, bench.NexmarkConfig{Queries: []string{"q1"}, Events: 10_000_000}, os.Stdout)
 package bench

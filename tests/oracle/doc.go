@@ -24,7 +24,18 @@
 //     compute/computetest on the same events (the dataset's options
 //     override each nexmark source's), and the two results compared row for
 //     row. A query whose job file does not exist yet is skipped locally and
-//     fails when CI=true.
+//     fails when CI=true. The first dataset runs on the in-memory state
+//     backend, the second on the LSM, so every operator is checked on both.
+//   - Exactly-once under failure (exactlyonce_test.go, eo_*_test.go): q5
+//     and q8 into the Parquet file sink on the LSM backend with 200 ms
+//     checkpoints, killed 20 times each (SIGKILLs of a child `sluice run
+//     --resume`, and in-process attempts with object-store failures and
+//     stalls, source failures and commit failures); DuckDB compares the
+//     committed files with a run without failure (EXCEPT ALL both ways),
+//     and the state folder must hold nothing no retained checkpoint
+//     reaches. eo_badinput_test.go: missing, corrupt and mismatched
+//     savepoints and unwritable sink folders are clear errors that change
+//     nothing. parquet_test.go: DuckDB reads the sink's Parquet files.
 //
 // # Concurrency
 //
