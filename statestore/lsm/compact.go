@@ -105,32 +105,40 @@ func (c *clipIter) Key() base.InternalKey { return c.internalIter.Key() }
 // bytes. It applies the compaction filter: entries outside the owned
 // range, expired entries and entries Options.Filter rejects are dropped
 // (turned into tombstones when older versions may remain below), as are
-// versions shadowed by newer ones or by range deletions.
+// versions shadowed by newer ones or by range deletions. An input whose
+// whole range is covered by newer range deletions is not read at all.
 func (d *DB) runCompaction(ctx context.Context, c *manifest.Compaction) (outs []*manifest.FileMeta, inBytes int64, err error) {
 	now := d.opts.Clock.Now().UnixNano()
 	var iters []internalIter
 	var clips []*clipIter
-	var sets []base.Fragments
 	all := append(append([]*manifest.FileMeta(nil), c.Inputs...), c.Overlap...)
-	for _, f := range all {
+	readers := make([]*sstable.Reader, len(all))
+	sets := make([]base.Fragments, len(all))
+	for i, f := range all {
 		inBytes += int64(f.Size)
 		r, err := d.tc.get(ctx, f)
 		if err != nil {
-			for _, it := range iters {
-				it.Close()
-			}
 			return nil, 0, err
 		}
-		ci := &clipIter{internalIter: r.NewIter(ctx, sstable.IterOptions{}), clip: f.Clip, owned: d.owned}
+		readers[i] = r
+		flo, fhi := f.Bounds()
+		sets[i] = r.RangeDelFragments().Clip(flo, fhi)
+	}
+	frags := base.MergeFragments(sets...)
+	covered := frags.Cursor() // the keys ascend
+	for i, f := range all {
+		// A table whose whole range newer deletions (of other inputs)
+		// cover holds nothing the output keeps: its blocks are not read.
+		if flo, fhi := f.Bounds(); frags.CoversSpan(flo, fhi, f.MaxSeq) {
+			d.m.compactionSkipped.Add(1)
+			continue
+		}
+		ci := &clipIter{internalIter: readers[i].NewIter(ctx, sstable.IterOptions{}), clip: f.Clip, owned: d.owned}
 		iters = append(iters, ci)
 		clips = append(clips, ci)
-		flo, fhi := f.Bounds()
-		sets = append(sets, r.RangeDelFragments().Clip(flo, fhi))
 	}
 	m := &mergingIter{iters: iters}
 	defer m.Close()
-	frags := base.MergeFragments(sets...)
-	covered := frags.Cursor() // the keys ascend
 
 	var out *tableOut
 	var tw *sstable.Writer

@@ -187,6 +187,25 @@ func TestFragmentsModel(t *testing.T) {
 		if !fragmentsEqual(merged, before) {
 			t.Fatal("Clip modified its receiver")
 		}
+		// CoversSpan against every key of the span (keys are the only
+		// points between bounds: "%03d" strings of the key space, plus
+		// the bounds themselves, which sort between them).
+		if lo != nil && hi != nil {
+			seq := uint64(rng.IntN(3*n + 1))
+			want := true
+			for k := 0; k < keys && want; k++ {
+				uk := []byte(fmt.Sprintf("%03d", k))
+				for _, p := range [][]byte{uk, append(bytes.Clone(uk), 0)} {
+					if bytes.Compare(p, lo) >= 0 && bytes.Compare(p, hi) < 0 &&
+						!slices.ContainsFunc(all, func(d RangeDel) bool { return d.Covers(p, seq, SeqNumMax) }) {
+						want = false
+					}
+				}
+			}
+			if got := merged.CoversSpan(lo, hi, seq); got != want {
+				t.Fatalf("CoversSpan(%s, %s, %d) = %v, want %v; fragments %v", lo, hi, seq, got, want, merged)
+			}
+		}
 		// A cursor over keys mostly ascending, sometimes back.
 		c := merged.Cursor()
 		k := 0

@@ -277,6 +277,27 @@ func (f Fragments) Covers(ukey []byte, seq, readSeq uint64) bool {
 	return ok && s > seq
 }
 
+// CoversSpan reports whether every key in [lo, hi) is deleted for every
+// version with a seqnum <= seq (for a reader that sees every deletion): the
+// fragments cover the span without a gap, each with a deletion newer than
+// seq. It costs a binary search plus the fragments in the span.
+func (f Fragments) CoversSpan(lo, hi []byte, seq uint64) bool {
+	if bytes.Compare(lo, hi) >= 0 {
+		return true
+	}
+	for i := f.search(lo); i < len(f); i++ {
+		fr := &f[i]
+		if bytes.Compare(fr.Start, lo) > 0 || fr.SeqNums[0] <= seq {
+			return false
+		}
+		if bytes.Compare(fr.End, hi) >= 0 {
+			return true
+		}
+		lo = fr.End
+	}
+	return false
+}
+
 // Clip returns the parts of f within [lo, hi); nil bounds are unbounded.
 // It finds them by binary search and copies only them: O(log n + k). The
 // result may share f's backing array when no fragment needs trimming.
