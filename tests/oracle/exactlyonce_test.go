@@ -40,9 +40,11 @@ var eoScale = eoConfig{
 	KillAfter:      [2]time.Duration{300 * time.Millisecond, 1200 * time.Millisecond},
 	InProcessFor:   [2]time.Duration{time.Second, 3 * time.Second},
 	Settings: eoSettings{
-		// About 12 s of wall time at full pace (the rate), 150 s of event
-		// time: 75 slides of q5's window and 15 windows of q8.
-		Events:         300_000,
+		// About 20 s of wall time at full pace (the rate), 250 s of event
+		// time: 125 slides of q5's window and 25 windows of q8. The 20
+		// kills take about 15 s, so the job is still running at the last
+		// one even when restarts are quick.
+		Events:         500_000,
 		Rate:           25_000,
 		FirstEventRate: 2_000,
 		Seed:           7,
