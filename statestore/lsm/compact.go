@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/sluicedata/sluice/statestore"
 	"github.com/sluicedata/sluice/statestore/manifest"
@@ -100,6 +101,29 @@ func (c *clipIter) Next() bool            { return c.skip(c.internalIter.Next())
 func (c *clipIter) Valid() bool           { return c.internalIter.Valid() }
 func (c *clipIter) Key() base.InternalKey { return c.internalIter.Key() }
 
+// coveredBlocks returns an sstable.IterOptions.SkipBlock for a table with
+// visible range [lo, hi) and entries up to seqnum maxSeq: it skips the
+// blocks whose keys (the part in [lo, hi); the rest is not visible) frags
+// deletes with deletions newer than maxSeq, counting them in skipped.
+func coveredBlocks(frags base.Fragments, lo, hi []byte, maxSeq uint64, skipped *atomic.Int64) func(a, b []byte) bool {
+	var buf []byte
+	return func(a, b []byte) bool {
+		if a == nil || bytes.Compare(a, lo) < 0 {
+			a = lo
+		}
+		buf = append(append(buf[:0], b...), 0) // b is inclusive
+		end := buf
+		if bytes.Compare(end, hi) > 0 {
+			end = hi
+		}
+		if frags.CoversSpan(a, end, maxSeq) {
+			skipped.Add(1)
+			return true
+		}
+		return false
+	}
+}
+
 // runCompaction merges the compaction's inputs into new tables of the
 // output level and returns them (registered in flight) and the input
 // bytes. It applies the compaction filter: entries outside the owned
@@ -127,13 +151,19 @@ func (d *DB) runCompaction(ctx context.Context, c *manifest.Compaction) (outs []
 	frags := base.MergeFragments(sets...)
 	covered := frags.Cursor() // the keys ascend
 	for i, f := range all {
-		// A table whose whole range newer deletions (of other inputs)
-		// cover holds nothing the output keeps: its blocks are not read.
-		if flo, fhi := f.Bounds(); frags.CoversSpan(flo, fhi, f.MaxSeq) {
+		// Keys that newer deletions (of other inputs) cover are dropped:
+		// a table whose whole range they cover is not read, nor is a
+		// block whose span they cover.
+		flo, fhi := f.Bounds()
+		if frags.CoversSpan(flo, fhi, f.MaxSeq) {
 			d.m.compactionSkipped.Add(1)
 			continue
 		}
-		ci := &clipIter{internalIter: readers[i].NewIter(ctx, sstable.IterOptions{}), clip: f.Clip, owned: d.owned}
+		var opts sstable.IterOptions
+		if len(frags) > 0 {
+			opts.SkipBlock = coveredBlocks(frags, flo, fhi, f.MaxSeq, &d.m.blocksSkipped)
+		}
+		ci := &clipIter{internalIter: readers[i].NewIter(ctx, opts), clip: f.Clip, owned: d.owned}
 		iters = append(iters, ci)
 		clips = append(clips, ci)
 	}

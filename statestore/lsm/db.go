@@ -126,7 +126,7 @@ type counters struct {
 	expired, outOfRange, filtered                 atomic.Int64
 	stallNanos, stalls                            atomic.Int64
 	gcRuns, gcDeleted, obsoleteDeleted            atomic.Int64
-	arenaReuses, compactionSkipped                atomic.Int64 // for tests
+	arenaReuses, compactionSkipped, blocksSkipped atomic.Int64 // for tests
 }
 
 // memList is a list of memtables as readers see them, newest first, with

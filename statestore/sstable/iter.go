@@ -19,6 +19,13 @@ type IterOptions struct {
 	// deletion of this table. Range deletions of other tables are the
 	// caller's business (see Reader.RangeDelFragments).
 	HideRangeDeleted bool
+	// SkipBlock, if set, is asked before forward positioning (First,
+	// SeekGE, Next) reads a data block: every entry of the block has a
+	// user key k with lo <= k <= hi (lo nil: no lower bound known).
+	// Returning true skips the block unread, as if its entries were not
+	// there; a compaction uses it to pass over blocks that newer range
+	// deletions cover. It must not keep lo or hi.
+	SkipBlock func(lo, hi []byte) bool
 }
 
 // Iter walks a table's point entries in internal-key order: every version of
@@ -37,6 +44,7 @@ type Iter struct {
 	err     error
 	value   []byte
 	expiry  base.Expiry
+	sepBuf  []byte // a separator's user key, for SkipBlock
 }
 
 // NewIter returns an iterator. ctx is used for the block reads it makes.
@@ -102,6 +110,21 @@ func (it *Iter) loadBlock() bool {
 	return true
 }
 
+// skipBlocks moves the index forward past the blocks opts.SkipBlock
+// rejects, from the block it is on; prev is the user key of the separator
+// before that block, nil if unknown. It reports whether the index is on a
+// block.
+func (it *Iter) skipBlocks(prev []byte) bool {
+	for it.opts.SkipBlock != nil && it.opts.SkipBlock(prev, it.index.ikey.UserKey) {
+		it.sepBuf = append(it.sepBuf[:0], it.index.ikey.UserKey...)
+		prev = it.sepBuf
+		if !it.index.next() {
+			return false
+		}
+	}
+	return true
+}
+
 // accept decodes the current entry and reports whether it is visible.
 func (it *Iter) accept() (visible, ok bool) {
 	k := it.data.ikey
@@ -134,7 +157,12 @@ func (it *Iter) settleForward() bool {
 			if it.data.err != nil {
 				return it.fail(it.data.err)
 			}
-			if !it.index.next() {
+			var prev []byte
+			if it.opts.SkipBlock != nil {
+				it.sepBuf = append(it.sepBuf[:0], it.index.ikey.UserKey...)
+				prev = it.sepBuf
+			}
+			if !it.index.next() || !it.skipBlocks(prev) {
 				if it.index.err != nil {
 					return it.fail(it.index.err)
 				}
@@ -211,7 +239,7 @@ func (it *Iter) SeekGE(ukey []byte) bool {
 		ukey = it.opts.Lower
 	}
 	target := base.MakeInternalKey(ukey, base.SeqNumMax, base.KindMax)
-	if !it.index.seekGE(target) {
+	if !it.index.seekGE(target) || !it.skipBlocks(nil) {
 		if it.index.err != nil {
 			return it.fail(it.index.err)
 		}
@@ -233,7 +261,7 @@ func (it *Iter) First() bool {
 	if it.err != nil {
 		return false
 	}
-	if !it.index.first() {
+	if !it.index.first() || !it.skipBlocks(nil) {
 		if it.index.err != nil {
 			return it.fail(it.index.err)
 		}
