@@ -31,7 +31,7 @@ func (t *tableOut) Write(p []byte) (int, error) {
 
 // newTable starts a table object. The name is registered in flight, so GC
 // keeps it until the caller calls d.doneInflight. A flush's table puts its
-// blocks in the block cache (see Options.DisableFlushCaching).
+// blocks in the block cache if Options.CacheFlushedBlocks.
 func (d *DB) newTable(flush bool) (*tableOut, *sstable.Writer, error) {
 	d.mu.Lock()
 	num := d.mu.nextFile
@@ -53,7 +53,7 @@ func (d *DB) newTable(flush bool) (*tableOut, *sstable.Writer, error) {
 		out.buf = &bytes.Buffer{}
 	}
 	wo := d.opts.Table
-	if flush && !d.opts.DisableFlushCaching {
+	if flush && d.opts.CacheFlushedBlocks {
 		wo.Cache, wo.FileID = d.bc, fileID(name)
 	}
 	tw, err := sstable.NewWriter(out, wo)

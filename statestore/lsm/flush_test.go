@@ -10,16 +10,16 @@ import (
 	"github.com/sluicedata/sluice/statestore"
 )
 
-// A flush puts the blocks it writes into the block cache: reading every
-// key back after it costs no block read (only each table's metadata),
-// unless Options.DisableFlushCaching.
+// With Options.CacheFlushedBlocks, a flush puts the blocks it writes into
+// the block cache: reading every key back after it costs no block read
+// (only each table's metadata). Without, the reads read blocks.
 func TestFlushCachesBlocks(t *testing.T) {
 	ctx := context.Background()
-	for _, disable := range []bool{false, true} {
+	for _, cache := range []bool{true, false} {
 		opts := smallOpts(newMemStorage(t), clock.Real())
 		opts.DisableCompaction = true
-		opts.DisableFlushCaching = disable
-		db := mustOpen(t, opts, fmt.Sprintf("op/%t", disable), nil, statestore.FullKeyGroupRange(8))
+		opts.CacheFlushedBlocks = cache
+		db := mustOpen(t, opts, fmt.Sprintf("op/%t", cache), nil, statestore.FullKeyGroupRange(8))
 		m := model{}
 		fill(t, db, 8, 100, "v", m, 0)
 		mustCheckpoint(t, db, 1)
@@ -35,10 +35,10 @@ func TestFlushCachesBlocks(t *testing.T) {
 		if tables < 2 {
 			t.Fatalf("%d tables, want several", tables)
 		}
-		if !disable && gets > int64(tables) {
+		if cache && gets > int64(tables) {
 			t.Errorf("reads after the flush made %d range GETs for %d tables, want at most one each (metadata)", gets, tables)
 		}
-		if disable && gets <= int64(tables) {
+		if !cache && gets <= int64(tables) {
 			t.Errorf("without flush caching, reads made %d range GETs for %d tables: blocks were cached anyway", gets, tables)
 		}
 	}

@@ -78,12 +78,13 @@ type Options struct {
 	// WarmUp makes Open prefetch every block of the opened tables in the
 	// background.
 	WarmUp bool
-	// DisableFlushCaching stops flushes from putting the data blocks they
-	// write into the block cache. By default they do (as RocksDB's
-	// prepopulate_block_cache for flushes): stream state written recently
-	// is read back soon, and reading a table back from object storage
-	// costs a request and a decompression per block.
-	DisableFlushCaching bool
+	// CacheFlushedBlocks makes flushes put the data blocks they write into
+	// the block cache (as RocksDB's prepopulate_block_cache for flushes),
+	// so that state read back soon after its flush costs no read and no
+	// decompression. Off by default: it allocates and copies every flushed
+	// block, which costs more than the reads it saves when tables are local
+	// or kept by the disk tier (Disk), which flushes populate anyway.
+	CacheFlushedBlocks bool
 }
 
 // defaultKeepLast is the default of Policy.KeepLast.

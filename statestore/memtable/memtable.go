@@ -329,7 +329,7 @@ func (m *Memtable) RangeDelFragments(lo, hi []byte) base.Fragments {
 // then seqnum descending, by a walk of all of them. The keys alias the
 // arena and are immutable.
 func (m *Memtable) RangeDels() []base.RangeDel {
-	var out []base.RangeDel
+	out := make([]base.RangeDel, 0, m.numRangeDels.Load())
 	for n := m.rangeDels.first(); n != 0; n = m.arena.next(n, 0) {
 		k := m.arena.key(n)
 		out = append(out, base.RangeDel{Start: k.UserKey, End: m.arena.value(n), SeqNum: k.SeqNum()})
