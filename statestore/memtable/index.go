@@ -51,7 +51,11 @@ func newHashIndex(a *arena, capacity uint32) (*hashIndex, bool) {
 	if !ok {
 		return nil, false
 	}
-	clear(a.buf[off : off+4*n])
+	if !a.zeroed {
+		// Reused memory. (New memory is left untouched: its pages are
+		// mapped as buckets fill.)
+		clear(a.buf[off : off+4*n])
+	}
 	return &hashIndex{a: a, off: off, mask: uint64(n - 1)}, true
 }
 

@@ -39,6 +39,8 @@ type arena struct {
 	buf  []byte
 	base unsafe.Pointer // &buf[0]
 	n    atomic.Uint32  // bytes used; written only by the (single) writer
+	// zeroed is whether buf is new memory, all zero (not reused).
+	zeroed bool
 }
 
 // newArena returns an arena of capacity bytes: buf[:capacity] if buf is
@@ -46,10 +48,11 @@ type arena struct {
 // arena's bytes are not assumed zero: every field is written before it is
 // read.
 func newArena(capacity uint32, buf []byte) *arena {
+	zeroed := false
 	if uint64(cap(buf)) < uint64(capacity) {
-		buf = make([]byte, capacity)
+		buf, zeroed = make([]byte, capacity), true
 	}
-	a := &arena{buf: buf[:capacity:capacity]}
+	a := &arena{buf: buf[:capacity:capacity], zeroed: zeroed}
 	a.base = unsafe.Pointer(&a.buf[0])
 	a.n.Store(8) // reserve offset 0 as nil
 	return a
