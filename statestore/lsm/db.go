@@ -432,9 +432,10 @@ func resolve(e base.Entry, now int64) ([]byte, bool) {
 }
 
 // getMem looks key up in the memtables. done reports whether they decided.
-func getMem(rs *readState, key []byte) (value []byte, ok, done bool) {
+// hash is the key's base.KeyHash.
+func getMem(rs *readState, key []byte, hash uint64) (value []byte, ok, done bool) {
 	for _, m := range rs.mems {
-		if e, found := m.Get(key, rs.seq); found {
+		if e, found := m.GetHash(key, hash, rs.seq); found {
 			v, ok := resolve(e, rs.now)
 			return v, ok, true
 		}
@@ -446,7 +447,7 @@ func getMem(rs *readState, key []byte) (value []byte, ok, done bool) {
 // opened yet among the candidates are opened in parallel first, so the
 // first read after Open costs about one round of metadata reads whatever
 // the number of tables.
-func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, bool, error) {
+func (d *DB) getTables(ctx context.Context, rs *readState, key []byte, hash uint64) ([]byte, bool, error) {
 	type cand struct {
 		f    *manifest.FileMeta
 		slot *atomic.Pointer[sstable.Reader]
@@ -507,7 +508,7 @@ func (d *DB) getTables(ctx context.Context, rs *readState, key []byte) ([]byte, 
 			}
 			c.slot.Store(r)
 		}
-		e, found, err := r.GetAt(ctx, key, rs.seq)
+		e, found, err := r.GetAtHash(ctx, key, hash, rs.seq)
 		if err != nil {
 			return nil, false, err
 		}
@@ -564,12 +565,13 @@ func (d *DB) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	defer d.release(&rs)
-	v, ok, done := getMem(&rs, key)
+	h := base.KeyHash(key)
+	v, ok, done := getMem(&rs, key, h)
 	if done {
 		d.m.memHits.Add(1)
 	} else {
 		d.m.memMisses.Add(1)
-		v, ok, err = d.getTables(ctx, &rs, key)
+		v, ok, err = d.getTables(ctx, &rs, key, h)
 		if err != nil {
 			return nil, false, fmt.Errorf("lsm: get %x on shard %q: %w", key, d.shard.Name, err)
 		}
@@ -606,23 +608,28 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 		ok bool
 	}
 	out := make([]res, len(keys))
-	var cold []int
+	type coldKey struct {
+		i    int
+		hash uint64
+	}
+	var cold []coldKey
 	for i, k := range keys {
 		if !d.owned.ContainsKey(k) {
 			continue
 		}
-		v, ok, done := getMem(&rs, k)
+		h := base.KeyHash(k)
+		v, ok, done := getMem(&rs, k, h)
 		if done {
 			d.m.memHits.Add(1)
 			out[i] = res{v, ok}
 			continue
 		}
 		d.m.memMisses.Add(1)
-		cold = append(cold, i)
+		cold = append(cold, coldKey{i, h})
 	}
 	if len(cold) == 1 {
-		i := cold[0]
-		v, ok, err := d.getTables(ctx, &rs, keys[i])
+		i := cold[0].i
+		v, ok, err := d.getTables(ctx, &rs, keys[i], cold[0].hash)
 		if err != nil {
 			return fmt.Errorf("lsm: multiget key %d (%x) on shard %q: %w", i, keys[i], d.shard.Name, err)
 		}
@@ -643,8 +650,8 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 					if err := gctx.Err(); err != nil {
 						return err
 					}
-					i := cold[j]
-					v, ok, err := d.getTables(gctx, &rs, keys[i])
+					i := cold[j].i
+					v, ok, err := d.getTables(gctx, &rs, keys[i], cold[j].hash)
 					if err != nil {
 						return fmt.Errorf("lsm: multiget key %d (%x) on shard %q: %w", i, keys[i], d.shard.Name, err)
 					}

@@ -6,7 +6,7 @@ import (
 	"math/bits"
 	"sync/atomic"
 
-	"github.com/cespare/xxhash/v2"
+	"github.com/sluicedata/sluice/statestore/sstable/base"
 )
 
 // hashIndex maps every user key of the points skiplist to the key's first
@@ -59,8 +59,6 @@ func newHashIndex(a *arena, capacity uint32) (*hashIndex, bool) {
 	return &hashIndex{a: a, off: off, mask: uint64(n - 1)}, true
 }
 
-func hashKey(ukey []byte) uint64 { return xxhash.Sum64(ukey) }
-
 // bucket returns the offset of ukey's bucket.
 func (x *hashIndex) bucket(h uint64) uint32 { return x.off + 4*uint32(h&x.mask) }
 
@@ -76,10 +74,10 @@ func (a *arena) sameUserKey(node uint32, k *searchKey) bool {
 	return a.prefix(node) == k.prefix && int(a.keyLen(node)) == len(k.ukey) && bytes.Equal(a.userKey(node), k.ukey)
 }
 
-// find returns the first node of k's user key, or 0 if the memtable has
-// none.
-func (x *hashIndex) find(k *searchKey) uint32 {
-	for n := x.load(x.bucket(hashKey(k.ukey))); n != 0; n = x.load(hnextLink(n)) {
+// find returns the first node of k's user key, whose base.KeyHash is h, or
+// 0 if the memtable has none.
+func (x *hashIndex) find(k *searchKey, h uint64) uint32 {
+	for n := x.load(x.bucket(h)); n != 0; n = x.load(hnextLink(n)) {
 		if x.a.sameUserKey(n, k) {
 			return n
 		}
@@ -90,7 +88,7 @@ func (x *hashIndex) find(k *searchKey) uint32 {
 // push indexes node, just linked into the skiplist with key k, a user key
 // the memtable did not hold. Writers only (serialized by the memtable).
 func (x *hashIndex) push(node uint32, k *searchKey) {
-	b := x.bucket(hashKey(k.ukey))
+	b := x.bucket(base.KeyHash(k.ukey))
 	x.store(hnextLink(node), x.load(b))
 	x.store(b, node)
 }
@@ -99,7 +97,7 @@ func (x *hashIndex) push(node uint32, k *searchKey) {
 // of key k, in the chain in place of old, the previous first version.
 // Writers only.
 func (x *hashIndex) replace(old, node uint32, k *searchKey) {
-	link := x.bucket(hashKey(k.ukey))
+	link := x.bucket(base.KeyHash(k.ukey))
 	for n := x.load(link); n != 0; n = x.load(link) {
 		if n == old {
 			x.store(hnextLink(node), x.load(hnextLink(old)))

@@ -284,6 +284,11 @@ func (m *Memtable) Empty() bool { return m.Len() == 0 && m.NumRangeDels() == 0 }
 // memtable. Range deletions cost a binary search per run of the fragmented
 // view (see rangeDelView), O(log² n) at worst for n range deletions.
 func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
+	return m.GetHash(ukey, base.KeyHash(ukey), readSeq)
+}
+
+// GetHash is Get for a key whose base.KeyHash the caller computed.
+func (m *Memtable) GetHash(ukey []byte, hash, readSeq uint64) (e base.Entry, ok bool) {
 	if m.numEntries.Load() == 0 && m.numRangeDels.Load() == 0 {
 		// Counts are published when a writer session ends, before the
 		// seqnums of its entries are readable.
@@ -292,7 +297,7 @@ func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
 	sk := makeSearchKey(ukey, base.MakeTrailer(readSeq, base.KindMax))
 	// The key's newest version, then on at level 0 past versions newer
 	// than readSeq.
-	n := m.points.idx.find(&sk)
+	n := m.points.idx.find(&sk, hash)
 	for n != 0 && m.arena.cmp(n, &sk) < 0 {
 		n = m.arena.next(n, 0)
 	}

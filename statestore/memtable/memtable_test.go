@@ -506,7 +506,7 @@ func TestHashIndexLongChains(t *testing.T) {
 			if first != 0 && mt.arena.cmpUser(first, &sk) != 0 {
 				first = 0
 			}
-			if f := idx.find(&sk); f != first {
+			if f := idx.find(&sk, base.KeyHash(uk)); f != first {
 				t.Fatalf("seed %d: index finds node %d for %q, the skiplist's first version is %d (search at %d: %d)", seed, f, uk, first, readSeq, viaList)
 			}
 		}

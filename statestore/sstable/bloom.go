@@ -1,10 +1,10 @@
 package sstable
 
-import "github.com/cespare/xxhash/v2"
+import "github.com/sluicedata/sluice/statestore/sstable/base"
 
 // The filter is a plain Bloom filter over user keys: nbits bits followed by
 // one byte holding k, the number of probes. Probe i tests bit
-// (h + i*delta) mod nbits, where h is the xxhash64 of the user key and delta
+// (h + i*delta) mod nbits, where h is base.KeyHash of the user key and delta
 // is h rotated by 32 bits (double hashing).
 
 type bloomBuilder struct {
@@ -13,7 +13,7 @@ type bloomBuilder struct {
 }
 
 func (b *bloomBuilder) add(ukey []byte) {
-	h := xxhash.Sum64(ukey)
+	h := base.KeyHash(ukey)
 	if n := len(b.hashes); n > 0 && b.hashes[n-1] == h {
 		return // versions of the same user key arrive together
 	}
@@ -47,9 +47,10 @@ func (b *bloomBuilder) finish() []byte {
 	return out
 }
 
-// bloomMayContain reports whether filter may hold ukey. A malformed or empty
-// filter answers true (it can only cost a block read, never a wrong answer).
-func bloomMayContain(filter, ukey []byte) bool {
+// bloomMayContain reports whether filter may hold the user key whose
+// base.KeyHash is h. A malformed or empty filter answers true (it can only
+// cost a block read, never a wrong answer).
+func bloomMayContain(filter []byte, h uint64) bool {
 	if len(filter) < 2 {
 		return true
 	}
@@ -59,7 +60,6 @@ func bloomMayContain(filter, ukey []byte) bool {
 		return true
 	}
 	nbits := uint64(nbytes * 8)
-	h := xxhash.Sum64(ukey)
 	delta := h>>32 | h<<32
 	for i := 0; i < k; i++ {
 		bit := h % nbits

@@ -223,7 +223,7 @@ func (r *Reader) RangeDelFragments() base.Fragments { return r.frags }
 
 // MayContain consults the Bloom filter: false means the table has no point
 // entry for ukey (a range deletion may still cover it).
-func (r *Reader) MayContain(ukey []byte) bool { return bloomMayContain(r.filter, ukey) }
+func (r *Reader) MayContain(ukey []byte) bool { return bloomMayContain(r.filter, base.KeyHash(ukey)) }
 
 // Get returns the newest entry for ukey. See GetAt.
 func (r *Reader) Get(ctx context.Context, ukey []byte) (base.Entry, bool, error) {
@@ -236,10 +236,15 @@ func (r *Reader) Get(ctx context.Context, ukey []byte) (base.Entry, bool, error)
 // KindRangeDelete. ok is false when the table says nothing about ukey. The
 // entry's Value aliases an immutable block; do not modify it.
 func (r *Reader) GetAt(ctx context.Context, ukey []byte, readSeq uint64) (base.Entry, bool, error) {
+	return r.GetAtHash(ctx, ukey, base.KeyHash(ukey), readSeq)
+}
+
+// GetAtHash is GetAt for a key whose base.KeyHash the caller computed.
+func (r *Reader) GetAtHash(ctx context.Context, ukey []byte, hash, readSeq uint64) (base.Entry, bool, error) {
 	rdSeq, rdOK := r.frags.MaxCovering(ukey, readSeq)
 	var e base.Entry
 	found := false
-	if r.MayContain(ukey) {
+	if bloomMayContain(r.filter, hash) {
 		var err error
 		e, found, err = r.getPoint(ctx, ukey, readSeq)
 		if err != nil {

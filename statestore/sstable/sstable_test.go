@@ -459,13 +459,13 @@ func TestBloomFalsePositiveRate(t *testing.T) {
 		}
 		f := b.finish()
 		for i := 0; i < n; i++ {
-			if !bloomMayContain(f, []byte(fmt.Sprintf("present-%d", i))) {
+			if !bloomMayContain(f, base.KeyHash([]byte(fmt.Sprintf("present-%d", i)))) {
 				t.Fatalf("bits=%d: false negative for key %d", bits, i)
 			}
 		}
 		fp := 0
 		for i := 0; i < n; i++ {
-			if bloomMayContain(f, []byte(fmt.Sprintf("absent-%d", i))) {
+			if bloomMayContain(f, base.KeyHash([]byte(fmt.Sprintf("absent-%d", i)))) {
 				fp++
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Kind is the type of an internal key's entry. The numeric values are part of
@@ -121,6 +123,12 @@ func DecodeInternalKey(b []byte) (k InternalKey, ok bool) {
 	}
 	return InternalKey{UserKey: b[:n:n], Trailer: binary.LittleEndian.Uint64(b[n:])}, true
 }
+
+// KeyHash is the hash of a user key that memtable indexes and table Bloom
+// filters use: xxhash64, part of the table format (filters store its
+// bits). A reader that looks a key up in several memtables and tables
+// computes it once (Memtable.GetHash, Reader.GetAtHash).
+func KeyHash(ukey []byte) uint64 { return xxhash.Sum64(ukey) }
 
 // KeyGroupLen is the length of the key-group prefix of every user key.
 const KeyGroupLen = 2
