@@ -232,20 +232,7 @@ func (s *Store) NextAttempt(ctx context.Context) (uint64, error) {
 // savepoint directory. Characters of job that object names cannot hold
 // become '_'.
 func SavepointFolder(job string, id uint64) string {
-	return fmt.Sprintf("savepoint-%s-%d", safeSegment(job), id)
-}
-
-func safeSegment(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == '=', r == '+':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
+	return fmt.Sprintf("savepoint-%s-%d", objstore.SafeSegment(job), id)
 }
 
 // WriteSavepoint writes md under dirURL (any object storage URL, e.g.

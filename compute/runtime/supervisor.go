@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,23 +115,6 @@ func Run(ctx context.Context, p *plan.Plan, opts Options, ro RunOptions) (*Super
 	return s, nil
 }
 
-// jobFolder is the object-name-safe folder of a job under the state URL.
-func jobFolder(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == '=', r == '+':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	if s := b.String(); s != "" && s[0] != '.' {
-		return s
-	}
-	return "_" + b.String()
-}
-
 // jobURL appends the job's folder to the prefix of a state URL.
 func jobURL(raw, job string) (string, error) {
 	u, err := url.Parse(raw)
@@ -140,7 +122,7 @@ func jobURL(raw, job string) (string, error) {
 		return "", fmt.Errorf("state.lsm.url %q: not a URL: %w", raw, err)
 	}
 	q := u.Query()
-	q.Set("prefix", q.Get("prefix")+jobFolder(job)+"/")
+	q.Set("prefix", q.Get("prefix")+objstore.SafeSegment(job)+"/")
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

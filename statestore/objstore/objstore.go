@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Storage is a flat namespace of immutable objects. Safe for concurrent use.
@@ -92,6 +93,25 @@ func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // MaxNameLen is the longest object name accepted.
 const MaxNameLen = 900
+
+// SafeSegment turns s (a job name, for example) into a valid name segment:
+// every character a name cannot hold becomes '_', and a segment that would
+// be empty or start with '.' gets a leading '_'.
+func SafeSegment(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == '=', r == '+':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if out := b.String(); out != "" && out[0] != '.' {
+		return out
+	}
+	return "_" + b.String()
+}
 
 // ValidateName returns an error wrapping ErrInvalidName, naming the reason,
 // if name is not a valid object name.

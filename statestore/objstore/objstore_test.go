@@ -179,3 +179,15 @@ func TestClosedStorage(t *testing.T) {
 		t.Errorf("List after Close = %v", err)
 	}
 }
+
+func TestSafeSegment(t *testing.T) {
+	for in, want := range map[string]string{"nexmark-q5": "nexmark-q5", "my job/1": "my_job_1", "": "_", ".hidden": "_.hidden", "é": "_"} {
+		got := objstore.SafeSegment(in)
+		if got != want {
+			t.Errorf("SafeSegment(%q) = %q, want %q", in, got, want)
+		}
+		if err := objstore.ValidateName(got); err != nil {
+			t.Errorf("SafeSegment(%q) = %q is not a valid name: %v", in, got, err)
+		}
+	}
+}
