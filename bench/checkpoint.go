@@ -45,8 +45,11 @@ type CheckpointConfig struct {
 	// them; negative means the default, 1 (quick: 0).
 	Warmup int
 	// RecoveryTrials is the number of injected failures per query whose
-	// recovery is timed. Default 3 (quick: 1).
+	// recovery is timed; negative means the default, 3 (quick: 1).
 	RecoveryTrials int
+	// MemtableBytes sets the LSM's memtable size (state.lsm.memtable_bytes);
+	// 0 keeps the job spec's default.
+	MemtableBytes int64
 	// Parallelism of every node. Default 1.
 	Parallelism int
 	// Dir holds the LSM state (a file:// folder per run, removed after
@@ -85,7 +88,7 @@ func (c *CheckpointConfig) ensureDefaults() {
 	if c.Warmup < 0 {
 		c.Warmup = int(pick(1, 0))
 	}
-	if c.RecoveryTrials <= 0 {
+	if c.RecoveryTrials < 0 {
 		c.RecoveryTrials = int(pick(3, 1))
 	}
 	if c.Parallelism <= 0 {
@@ -182,6 +185,12 @@ func RunCheckpoint(ctx context.Context, cfg CheckpointConfig, w io.Writer) (*Che
 		defer os.RemoveAll(d)
 		dir = d
 	}
+	if cfg.ProfileDir != "" {
+		// Created up front so that a bad path fails before the measurements.
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("bench checkpoint: --cpuprofile-dir: %w", err)
+		}
+	}
 	rep := &CheckpointReport{
 		Time: time.Now().UTC(), GoVersion: goruntime.Version(), CPUs: goruntime.NumCPU(),
 		Parallelism: cfg.Parallelism, Events: cfg.Events, IntervalSeconds: cfg.Interval.Seconds(), Quick: cfg.Quick,
@@ -229,7 +238,10 @@ func (b *ckptBench) spec(q, backend string, events int64) (*sluicev1.JobSpec, st
 	if err != nil {
 		return nil, "", err
 	}
-	spec.State = &sluicev1.StateBackend{Backend: &sluicev1.StateBackend_Lsm{Lsm: &sluicev1.LsmBackend{Url: "file://" + filepath.ToSlash(abs)}}}
+	spec.State = &sluicev1.StateBackend{Backend: &sluicev1.StateBackend_Lsm{Lsm: &sluicev1.LsmBackend{
+		Url:           "file://" + filepath.ToSlash(abs),
+		MemtableBytes: b.cfg.MemtableBytes,
+	}}}
 	spec.Checkpoints = &sluicev1.CheckpointConfig{Interval: durationpb.New(b.cfg.Interval)}
 	return spec, folder, nil
 }

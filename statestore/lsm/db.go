@@ -443,21 +443,21 @@ func getMem(rs *readState, key []byte, hash uint64) (value []byte, ok, done bool
 	return nil, false, false
 }
 
-// getTables looks key up in the version's tables, newest first. Tables not
-// opened yet among the candidates are opened in parallel first, so the
-// first read after Open costs about one round of metadata reads whatever
-// the number of tables.
-func (d *DB) getTables(ctx context.Context, rs *readState, key []byte, hash uint64) ([]byte, bool, error) {
-	type cand struct {
-		f    *manifest.FileMeta
-		slot *atomic.Pointer[sstable.Reader]
-	}
-	var buf [16]cand
-	cands := buf[:0]
+// tableCand is a table that may hold a key, with the version's slot that
+// caches its open reader.
+type tableCand struct {
+	f    *manifest.FileMeta
+	slot *atomic.Pointer[sstable.Reader]
+}
+
+// candidates appends to cands the tables of rs's version whose key range
+// holds key, newest first: every such table of L0, then at most one per
+// level.
+func candidates(rs *readState, key []byte, cands []tableCand) []tableCand {
 	v := rs.v.v
 	for i, f := range v.Levels[0] {
 		if f.ContainsKey(key) {
-			cands = append(cands, cand{f, &rs.v.readers[0][i]})
+			cands = append(cands, tableCand{f, &rs.v.readers[0][i]})
 		}
 	}
 	for l := 1; l < manifest.NumLevels; l++ {
@@ -473,9 +473,44 @@ func (d *DB) getTables(ctx context.Context, rs *readState, key []byte, hash uint
 			}
 		}
 		if i < len(files) && files[i].ContainsKey(key) {
-			cands = append(cands, cand{files[i], &rs.v.readers[l][i]})
+			cands = append(cands, tableCand{files[i], &rs.v.readers[l][i]})
 		}
 	}
+	return cands
+}
+
+// tryGetTables is getTables answered from memory: open tables and cached
+// blocks. done is false when the answer needs a table opened or a block
+// read; the caller then calls getTables.
+func (d *DB) tryGetTables(rs *readState, key []byte, hash uint64) (value []byte, ok, done bool) {
+	var buf [16]tableCand
+	for _, c := range candidates(rs, key, buf[:0]) {
+		r := c.slot.Load()
+		if r == nil {
+			if r = d.tc.lookup(c.f.Object); r == nil {
+				return nil, false, false
+			}
+			c.slot.Store(r)
+		}
+		e, found, done := r.TryGetAtHash(key, hash, rs.seq)
+		if !done {
+			return nil, false, false
+		}
+		if found {
+			v, ok := resolve(e, rs.now)
+			return v, ok, true
+		}
+	}
+	return nil, false, true
+}
+
+// getTables looks key up in the version's tables, newest first. Tables not
+// opened yet among the candidates are opened in parallel first, so the
+// first read after Open costs about one round of metadata reads whatever
+// the number of tables.
+func (d *DB) getTables(ctx context.Context, rs *readState, key []byte, hash uint64) ([]byte, bool, error) {
+	var buf [16]tableCand
+	cands := candidates(rs, key, buf[:0])
 	// The tables are usually open and known to the version.
 	var rbuf [16]*sstable.Reader
 	readers := rbuf[:0]
@@ -586,10 +621,11 @@ func (d *DB) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// MultiGet implements statestore.Store. Keys the memtables do not decide
-// are looked up in the tables in parallel, at most
-// Options.MultiGetConcurrency at a time, so the cold reads of one call
-// overlap.
+// MultiGet implements statestore.Store. Keys that the memtables, the open
+// tables and the cached blocks answer are looked up in the calling
+// goroutine; the others, which need a table opened or a block read, are
+// looked up in parallel, at most Options.MultiGetConcurrency at a time, so
+// the cold reads of one call overlap.
 func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, value []byte)) error {
 	for i, k := range keys {
 		if err := checkKey("multiget", i, k); err != nil {
@@ -625,6 +661,14 @@ func (d *DB) MultiGet(ctx context.Context, keys [][]byte, found func(i int, valu
 			continue
 		}
 		d.m.memMisses.Add(1)
+		// Most table lookups are answered by open tables and cached
+		// blocks: done here, they cost no goroutine and no
+		// synchronization. Only the keys that need a read go to the
+		// workers below.
+		if v, ok, done := d.tryGetTables(&rs, k, h); done {
+			out[i] = res{v, ok}
+			continue
+		}
 		cold = append(cold, coldKey{i, h})
 	}
 	if len(cold) == 1 {

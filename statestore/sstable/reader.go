@@ -188,10 +188,8 @@ func (r *Reader) readDataBlock(ctx context.Context, h blockHandle) ([]byte, erro
 	if h.Offset > r.dataEnd || h.Length > r.dataEnd-h.Offset || r.dataEnd-h.Offset-h.Length < blockTrailerLen {
 		return nil, r.corrupt(int64(h.Offset), "data block handle (%d,%d) beyond data end %d", h.Offset, h.Length, r.dataEnd)
 	}
-	if r.opts.Cache != nil {
-		if b, ok := r.opts.Cache.Get(r.opts.FileID, h.Offset); ok {
-			return b, nil
-		}
+	if b := r.cachedDataBlock(h); b != nil {
+		return b, nil
 	}
 	buf := make([]byte, h.Length+blockTrailerLen)
 	if err := r.src.ReadAt(ctx, buf, int64(h.Offset)); err != nil {
@@ -205,6 +203,19 @@ func (r *Reader) readDataBlock(ctx context.Context, h blockHandle) ([]byte, erro
 		r.opts.Cache.Set(r.opts.FileID, h.Offset, b)
 	}
 	return b, nil
+}
+
+// cachedDataBlock returns the data block at h if the block cache holds it,
+// else nil. The caller has checked h against the data end, or will through
+// readDataBlock.
+func (r *Reader) cachedDataBlock(h blockHandle) []byte {
+	if r.opts.Cache == nil {
+		return nil
+	}
+	if b, ok := r.opts.Cache.Get(r.opts.FileID, h.Offset); ok {
+		return b
+	}
+	return nil
 }
 
 // Properties returns the table properties. The result must not be modified.
@@ -241,20 +252,36 @@ func (r *Reader) GetAt(ctx context.Context, ukey []byte, readSeq uint64) (base.E
 
 // GetAtHash is GetAt for a key whose base.KeyHash the caller computed.
 func (r *Reader) GetAtHash(ctx context.Context, ukey []byte, hash, readSeq uint64) (base.Entry, bool, error) {
+	e, found, _, err := r.getAtHash(ctx, ukey, hash, readSeq, false)
+	return e, found, err
+}
+
+// TryGetAtHash is GetAtHash answered from memory only: the filter, the
+// index and the block cache. done is false when the answer needs a data
+// block that is not cached; the caller then reads with GetAtHash. It never
+// fails: a corrupt cached block leaves done false, so GetAtHash reports it.
+func (r *Reader) TryGetAtHash(ukey []byte, hash, readSeq uint64) (e base.Entry, found, done bool) {
+	e, found, done, err := r.getAtHash(context.Background(), ukey, hash, readSeq, true)
+	if err != nil {
+		return base.Entry{}, false, false
+	}
+	return e, found, done
+}
+
+// getAtHash is GetAtHash; with cachedOnly it stops (done false) rather than
+// read a data block that is not cached.
+func (r *Reader) getAtHash(ctx context.Context, ukey []byte, hash, readSeq uint64, cachedOnly bool) (e base.Entry, found, done bool, err error) {
 	rdSeq, rdOK := r.frags.MaxCovering(ukey, readSeq)
-	var e base.Entry
-	found := false
 	if bloomMayContain(r.filter, hash) {
-		var err error
-		e, found, err = r.getPoint(ctx, ukey, readSeq)
-		if err != nil {
-			return base.Entry{}, false, err
+		e, found, done, err = r.getPoint(ctx, ukey, readSeq, cachedOnly)
+		if err != nil || !done {
+			return base.Entry{}, false, done, err
 		}
 	}
 	if rdOK && (!found || rdSeq > e.SeqNum) {
-		return base.Entry{Kind: base.KindRangeDelete, SeqNum: rdSeq}, true, nil
+		return base.Entry{Kind: base.KindRangeDelete, SeqNum: rdSeq}, true, true, nil
 	}
-	return e, found, nil
+	return e, found, true, nil
 }
 
 // pointScratch is the block iterator of one point read.
@@ -269,7 +296,10 @@ func (s *pointScratch) put() {
 	pointPool.Put(s)
 }
 
-func (r *Reader) getPoint(ctx context.Context, ukey []byte, readSeq uint64) (base.Entry, bool, error) {
+// getPoint finds ukey's newest point entry at or below readSeq. With
+// cachedOnly, a data block missing from the cache ends the search with done
+// false.
+func (r *Reader) getPoint(ctx context.Context, ukey []byte, readSeq uint64, cachedOnly bool) (e base.Entry, found, done bool, err error) {
 	target := base.MakeInternalKey(ukey, readSeq, base.KindMax)
 	// A pooled iterator keeps its key buffer, so a point read allocates
 	// nothing. The result aliases the block, never the buffer.
@@ -278,30 +308,34 @@ func (r *Reader) getPoint(ctx context.Context, ukey []byte, readSeq uint64) (bas
 	data := &s.data
 	for i := r.points.search(target); i < len(r.points.handles); i++ {
 		h := r.points.handles[i]
-		b, err := r.readDataBlock(ctx, h)
-		if err != nil {
-			return base.Entry{}, false, err
+		var b []byte
+		if cachedOnly {
+			if b = r.cachedDataBlock(h); b == nil {
+				return base.Entry{}, false, false, nil
+			}
+		} else if b, err = r.readDataBlock(ctx, h); err != nil {
+			return base.Entry{}, false, false, err
 		}
 		if err := data.init(b, r.opts.Name, int64(h.Offset)); err != nil {
-			return base.Entry{}, false, err
+			return base.Entry{}, false, false, err
 		}
 		if data.seekGE(target) {
 			if !bytes.Equal(data.ikey.UserKey, ukey) {
-				return base.Entry{}, false, nil
+				return base.Entry{}, false, true, nil
 			}
 			k := data.ikey.Kind()
 			v, exp, vok := base.DecodeValue(k, data.val)
 			if !vok || !k.Valid() || k == base.KindRangeDelete {
-				return base.Entry{}, false, r.corrupt(int64(h.Offset), "bad entry %s", data.ikey)
+				return base.Entry{}, false, false, r.corrupt(int64(h.Offset), "bad entry %s", data.ikey)
 			}
-			return base.Entry{Kind: k, SeqNum: data.ikey.SeqNum(), Value: v, Expiry: exp}, true, nil
+			return base.Entry{Kind: k, SeqNum: data.ikey.SeqNum(), Value: v, Expiry: exp}, true, true, nil
 		}
 		if data.err != nil {
-			return base.Entry{}, false, data.err
+			return base.Entry{}, false, false, data.err
 		}
 		// The block ended before target: continue with the next block.
 	}
-	return base.Entry{}, false, nil
+	return base.Entry{}, false, true, nil
 }
 
 // errIterClosed is returned by an iterator used after Close.

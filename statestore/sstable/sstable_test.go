@@ -320,13 +320,30 @@ func TestRandomizedRoundTrip(t *testing.T) {
 				if rng.IntN(2) == 0 {
 					readSeq = uint64(rng.IntN(len(m.points) + 10))
 				}
+				want, wok := m.get(uk, readSeq)
+				same := func(got base.Entry, ok bool) bool {
+					return ok == wok && got.Kind == want.Kind && got.SeqNum == want.SeqNum && bytes.Equal(got.Value, want.Value) && got.Expiry == want.Expiry
+				}
+				// A cache-only read either answers like the model or
+				// declines; after a full read has cached the block, it
+				// answers whenever there is a cache.
+				h := base.KeyHash(uk)
+				if got, ok, done := r.TryGetAtHash(uk, h, readSeq); done && !same(got, ok) {
+					t.Fatalf("TryGetAtHash(%q, %d) before GetAt = %+v,%v; model %+v,%v", uk, readSeq, got, ok, want, wok)
+				}
 				got, ok, err := r.GetAt(ctx, uk, readSeq)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, wok := m.get(uk, readSeq)
-				if ok != wok || got.Kind != want.Kind || got.SeqNum != want.SeqNum || !bytes.Equal(got.Value, want.Value) || got.Expiry != want.Expiry {
+				if !same(got, ok) {
 					t.Fatalf("GetAt(%q, %d) = %+v,%v; model %+v,%v", uk, readSeq, got, ok, want, wok)
+				}
+				got, ok, done := r.TryGetAtHash(uk, h, readSeq)
+				if done && !same(got, ok) {
+					t.Fatalf("TryGetAtHash(%q, %d) after GetAt = %+v,%v; model %+v,%v", uk, readSeq, got, ok, want, wok)
+				}
+				if cache != nil && !done {
+					t.Fatalf("TryGetAtHash(%q, %d) declined after GetAt cached its block", uk, readSeq)
 				}
 			}
 		})
