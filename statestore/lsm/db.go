@@ -431,12 +431,41 @@ func resolve(e base.Entry, now int64) ([]byte, bool) {
 	return e.Value, true
 }
 
-// getMem looks key up in the memtables. done reports whether they decided.
+// live resolves e, the newest point entry of key at rs's seqnum: its
+// value, unless e is a deletion, has expired, or a range deletion newer
+// than e covers key in one of mems or tables, the sources at least as new
+// as the one that holds e.
+//
+// Reads look for the point entry first and check the range deletions only
+// then: a key that no source holds is absent whatever covers it, so the
+// most common lookup of a stream job, of a key that does not exist yet,
+// searches no range deletion.
+func (rs *readState) live(e base.Entry, key []byte, mems []*memtable.Memtable, tables []*sstable.Reader) ([]byte, bool) {
+	v, ok := resolve(e, rs.now)
+	if !ok {
+		return nil, false
+	}
+	for _, m := range mems {
+		if s, found := m.MaxCoveringRangeDel(key, rs.seq); found && s > e.SeqNum {
+			return nil, false
+		}
+	}
+	for _, r := range tables {
+		if s, found := r.MaxCoveringRangeDel(key, rs.seq); found && s > e.SeqNum {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// getMem looks key up in the memtables. done reports whether they decided,
+// that is whether one holds a point entry for key; if not, the tables do,
+// and a memtable's range deletions are checked against what they find.
 // hash is the key's base.KeyHash.
 func getMem(rs *readState, key []byte, hash uint64) (value []byte, ok, done bool) {
-	for _, m := range rs.mems {
-		if e, found := m.GetHash(key, hash, rs.seq); found {
-			v, ok := resolve(e, rs.now)
+	for i, m := range rs.mems {
+		if e, found := m.GetPointHash(key, hash, rs.seq); found {
+			v, ok := rs.live(e, key, rs.mems[:i+1], nil)
 			return v, ok, true
 		}
 	}
@@ -484,6 +513,8 @@ func candidates(rs *readState, key []byte, cands []tableCand) []tableCand {
 // read; the caller then calls getTables.
 func (d *DB) tryGetTables(rs *readState, key []byte, hash uint64) (value []byte, ok, done bool) {
 	var buf [16]tableCand
+	var rbuf [16]*sstable.Reader
+	readers := rbuf[:0]
 	for _, c := range candidates(rs, key, buf[:0]) {
 		r := c.slot.Load()
 		if r == nil {
@@ -492,12 +523,13 @@ func (d *DB) tryGetTables(rs *readState, key []byte, hash uint64) (value []byte,
 			}
 			c.slot.Store(r)
 		}
-		e, found, done := r.TryGetAtHash(key, hash, rs.seq)
+		readers = append(readers, r)
+		e, found, done := r.TryGetPointAtHash(key, hash, rs.seq)
 		if !done {
 			return nil, false, false
 		}
 		if found {
-			v, ok := resolve(e, rs.now)
+			v, ok := rs.live(e, key, rs.mems, readers)
 			return v, ok, true
 		}
 	}
@@ -542,13 +574,14 @@ func (d *DB) getTables(ctx context.Context, rs *readState, key []byte, hash uint
 				return nil, false, err
 			}
 			c.slot.Store(r)
+			readers[i] = r
 		}
-		e, found, err := r.GetAtHash(ctx, key, hash, rs.seq)
+		e, found, err := r.GetPointAtHash(ctx, key, hash, rs.seq)
 		if err != nil {
 			return nil, false, err
 		}
 		if found {
-			val, ok := resolve(e, rs.now)
+			val, ok := rs.live(e, key, rs.mems, readers[:i+1])
 			return val, ok, nil
 		}
 	}

@@ -289,7 +289,20 @@ func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
 
 // GetHash is Get for a key whose base.KeyHash the caller computed.
 func (m *Memtable) GetHash(ukey []byte, hash, readSeq uint64) (e base.Entry, ok bool) {
-	if m.numEntries.Load() == 0 && m.numRangeDels.Load() == 0 {
+	e, ok = m.GetPointHash(ukey, hash, readSeq)
+	if s, found := m.MaxCoveringRangeDel(ukey, readSeq); found && (!ok || s > e.SeqNum) {
+		return base.Entry{Kind: base.KindRangeDelete, SeqNum: s}, true
+	}
+	return e, ok
+}
+
+// GetPointHash is GetHash without the range deletions: the newest point
+// entry (set or delete) of ukey with seqnum <= readSeq. A reader that
+// consults several memtables and tables can look for the point first and
+// ask MaxCoveringRangeDel only of the sources at least as new as the one
+// that has it: a key no source has is absent whatever covers it.
+func (m *Memtable) GetPointHash(ukey []byte, hash, readSeq uint64) (e base.Entry, ok bool) {
+	if m.numEntries.Load() == 0 {
 		// Counts are published when a writer session ends, before the
 		// seqnums of its entries are readable.
 		return base.Entry{}, false
@@ -301,21 +314,22 @@ func (m *Memtable) GetHash(ukey []byte, hash, readSeq uint64) (e base.Entry, ok 
 	for n != 0 && m.arena.cmp(n, &sk) < 0 {
 		n = m.arena.next(n, 0)
 	}
-	if n != 0 && m.arena.cmpUser(n, &sk) == 0 {
-		k := m.arena.key(n)
-		{
-			v, exp, _ := base.DecodeValue(k.Kind(), m.arena.value(n))
-			e, ok = base.Entry{Kind: k.Kind(), SeqNum: k.SeqNum(), Value: v, Expiry: exp}, true
-		}
+	if n == 0 || m.arena.cmpUser(n, &sk) != 0 {
+		return base.Entry{}, false
 	}
+	k := m.arena.key(n)
+	v, exp, _ := base.DecodeValue(k.Kind(), m.arena.value(n))
+	return base.Entry{Kind: k.Kind(), SeqNum: k.SeqNum(), Value: v, Expiry: exp}, true
+}
+
+// MaxCoveringRangeDel returns the largest seqnum <= readSeq of the
+// memtable's range deletions that cover ukey, and whether there is one.
+func (m *Memtable) MaxCoveringRangeDel(ukey []byte, readSeq uint64) (uint64, bool) {
 	rd := m.rdView.Load()
 	if rd == nil {
-		return e, ok
+		return 0, false
 	}
-	if s, found := rd.maxCovering(ukey, readSeq); found && (!ok || s > e.SeqNum) {
-		return base.Entry{Kind: base.KindRangeDelete, SeqNum: s}, true
-	}
-	return e, ok
+	return rd.maxCovering(ukey, readSeq)
 }
 
 // RangeDelFragments returns the range deletions of the writer sessions

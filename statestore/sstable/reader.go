@@ -252,36 +252,48 @@ func (r *Reader) GetAt(ctx context.Context, ukey []byte, readSeq uint64) (base.E
 
 // GetAtHash is GetAt for a key whose base.KeyHash the caller computed.
 func (r *Reader) GetAtHash(ctx context.Context, ukey []byte, hash, readSeq uint64) (base.Entry, bool, error) {
-	e, found, _, err := r.getAtHash(ctx, ukey, hash, readSeq, false)
+	e, found, err := r.GetPointAtHash(ctx, ukey, hash, readSeq)
+	if err != nil {
+		return base.Entry{}, false, err
+	}
+	if s, ok := r.MaxCoveringRangeDel(ukey, readSeq); ok && (!found || s > e.SeqNum) {
+		return base.Entry{Kind: base.KindRangeDelete, SeqNum: s}, true, nil
+	}
+	return e, found, nil
+}
+
+// GetPointAtHash is GetAtHash without the range deletions: the newest
+// point entry (set or delete) of ukey with seqnum <= readSeq. A reader of
+// several tables can look for the point first and ask MaxCoveringRangeDel
+// only of the tables at least as new as the one that has it.
+func (r *Reader) GetPointAtHash(ctx context.Context, ukey []byte, hash, readSeq uint64) (base.Entry, bool, error) {
+	if !bloomMayContain(r.filter, hash) {
+		return base.Entry{}, false, nil
+	}
+	e, found, _, err := r.getPoint(ctx, ukey, readSeq, false)
 	return e, found, err
 }
 
-// TryGetAtHash is GetAtHash answered from memory only: the filter, the
-// index and the block cache. done is false when the answer needs a data
-// block that is not cached; the caller then reads with GetAtHash. It never
-// fails: a corrupt cached block leaves done false, so GetAtHash reports it.
-func (r *Reader) TryGetAtHash(ukey []byte, hash, readSeq uint64) (e base.Entry, found, done bool) {
-	e, found, done, err := r.getAtHash(context.Background(), ukey, hash, readSeq, true)
+// TryGetPointAtHash is GetPointAtHash answered from memory only: the
+// filter, the index and the block cache. done is false when the answer
+// needs a data block that is not cached; the caller then reads with
+// GetPointAtHash. It never fails: a corrupt cached block leaves done
+// false, so that GetPointAtHash reports it.
+func (r *Reader) TryGetPointAtHash(ukey []byte, hash, readSeq uint64) (e base.Entry, found, done bool) {
+	if !bloomMayContain(r.filter, hash) {
+		return base.Entry{}, false, true
+	}
+	e, found, done, err := r.getPoint(context.Background(), ukey, readSeq, true)
 	if err != nil {
 		return base.Entry{}, false, false
 	}
 	return e, found, done
 }
 
-// getAtHash is GetAtHash; with cachedOnly it stops (done false) rather than
-// read a data block that is not cached.
-func (r *Reader) getAtHash(ctx context.Context, ukey []byte, hash, readSeq uint64, cachedOnly bool) (e base.Entry, found, done bool, err error) {
-	rdSeq, rdOK := r.frags.MaxCovering(ukey, readSeq)
-	if bloomMayContain(r.filter, hash) {
-		e, found, done, err = r.getPoint(ctx, ukey, readSeq, cachedOnly)
-		if err != nil || !done {
-			return base.Entry{}, false, done, err
-		}
-	}
-	if rdOK && (!found || rdSeq > e.SeqNum) {
-		return base.Entry{Kind: base.KindRangeDelete, SeqNum: rdSeq}, true, true, nil
-	}
-	return e, found, true, nil
+// MaxCoveringRangeDel returns the largest seqnum <= readSeq of the table's
+// range deletions that cover ukey, and whether there is one.
+func (r *Reader) MaxCoveringRangeDel(ukey []byte, readSeq uint64) (uint64, bool) {
+	return r.frags.MaxCovering(ukey, readSeq)
 }
 
 // pointScratch is the block iterator of one point read.

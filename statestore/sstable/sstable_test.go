@@ -328,8 +328,17 @@ func TestRandomizedRoundTrip(t *testing.T) {
 				// declines; after a full read has cached the block, it
 				// answers whenever there is a cache.
 				h := base.KeyHash(uk)
-				if got, ok, done := r.TryGetAtHash(uk, h, readSeq); done && !same(got, ok) {
-					t.Fatalf("TryGetAtHash(%q, %d) before GetAt = %+v,%v; model %+v,%v", uk, readSeq, got, ok, want, wok)
+				// withRangeDels completes a point lookup as GetAt does.
+				withRangeDels := func(e base.Entry, found bool) (base.Entry, bool) {
+					if s, ok := r.MaxCoveringRangeDel(uk, readSeq); ok && (!found || s > e.SeqNum) {
+						return base.Entry{Kind: base.KindRangeDelete, SeqNum: s}, true
+					}
+					return e, found
+				}
+				if got, ok, done := r.TryGetPointAtHash(uk, h, readSeq); done {
+					if got, ok := withRangeDels(got, ok); !same(got, ok) {
+						t.Fatalf("TryGetPointAtHash(%q, %d) before GetAt = %+v,%v; model %+v,%v", uk, readSeq, got, ok, want, wok)
+					}
 				}
 				got, ok, err := r.GetAt(ctx, uk, readSeq)
 				if err != nil {
@@ -338,12 +347,19 @@ func TestRandomizedRoundTrip(t *testing.T) {
 				if !same(got, ok) {
 					t.Fatalf("GetAt(%q, %d) = %+v,%v; model %+v,%v", uk, readSeq, got, ok, want, wok)
 				}
-				got, ok, done := r.TryGetAtHash(uk, h, readSeq)
-				if done && !same(got, ok) {
-					t.Fatalf("TryGetAtHash(%q, %d) after GetAt = %+v,%v; model %+v,%v", uk, readSeq, got, ok, want, wok)
+				pe, pok, err := r.GetPointAtHash(ctx, uk, h, readSeq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, ok := withRangeDels(pe, pok); !same(got, ok) {
+					t.Fatalf("GetPointAtHash(%q, %d) = %+v,%v; model %+v,%v", uk, readSeq, got, ok, want, wok)
+				}
+				got, ok, done := r.TryGetPointAtHash(uk, h, readSeq)
+				if done && (ok != pok || got.SeqNum != pe.SeqNum || got.Kind != pe.Kind) {
+					t.Fatalf("TryGetPointAtHash(%q, %d) after GetAt = %+v,%v; GetPointAtHash %+v,%v", uk, readSeq, got, ok, pe, pok)
 				}
 				if cache != nil && !done {
-					t.Fatalf("TryGetAtHash(%q, %d) declined after GetAt cached its block", uk, readSeq)
+					t.Fatalf("TryGetPointAtHash(%q, %d) declined after GetAt cached its block", uk, readSeq)
 				}
 			}
 		})
