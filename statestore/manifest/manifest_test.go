@@ -146,6 +146,8 @@ func TestVersionDataDriven(t *testing.T) {
 			o.L0MinBytes = uint64(n)
 			n, _ = strconv.Atoi(c.arg("mult", "10"))
 			o.Multiplier = uint64(n)
+			n, _ = strconv.Atoi(c.arg("cheap", "0"))
+			o.L0CheapRatio = uint64(n)
 			p := Pick(v, o, &cursor)
 			if p == nil {
 				return "none"

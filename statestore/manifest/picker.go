@@ -21,6 +21,14 @@ type PickerOptions struct {
 	// L0MaxTables starts an L0 -> L1 compaction whatever L0's size: it
 	// bounds the tables a point read checks. Default 3 * L0Trigger.
 	L0MaxTables int
+	// L0CheapRatio lets L0Trigger tables below L0MinBytes start an
+	// L0 -> L1 compaction when the L1 tables they overlap hold at most
+	// L0CheapRatio times L0's bytes: the compaction then writes at most
+	// 1 + L0CheapRatio times its input, and every point read checks fewer
+	// tables. A small state (a stream job's windows and joins, whose
+	// entries die within minutes) keeps L0 short this way; a large one
+	// waits for L0MinBytes. Default 4.
+	L0CheapRatio uint64
 	// BaseLevelBytes is the target size of L1. Default 64 MiB.
 	BaseLevelBytes uint64
 	// Multiplier is the size ratio between adjacent levels. Default 10.
@@ -40,6 +48,9 @@ func (o *PickerOptions) EnsureDefaults() {
 	}
 	if o.L0MaxTables == 0 {
 		o.L0MaxTables = 3 * o.L0Trigger
+	}
+	if o.L0CheapRatio == 0 {
+		o.L0CheapRatio = 4
 	}
 	if o.Multiplier == 0 {
 		o.Multiplier = 10
@@ -103,7 +114,7 @@ func (c *Compaction) String() string {
 func Pick(v *Version, o PickerOptions, cursor *[NumLevels][]byte) *Compaction {
 	o.EnsureDefaults()
 	best, bestScore := -1, 1.0
-	if n := len(v.Levels[0]); n >= o.L0MaxTables || (n >= o.L0Trigger && v.LevelSize(0) >= o.L0MinBytes) {
+	if n := len(v.Levels[0]); n >= o.L0MaxTables || (n >= o.L0Trigger && l0Due(v, o)) {
 		best, bestScore = 0, max(float64(n)/float64(o.L0Trigger), 1)
 	}
 	for l := 1; l < NumLevels-1; l++ {
@@ -142,6 +153,22 @@ func Pick(v *Version, o PickerOptions, cursor *[NumLevels][]byte) *Compaction {
 		}
 	}
 	return c
+}
+
+// l0Due reports whether L0, with at least L0Trigger tables, is worth
+// compacting: it holds L0MinBytes, or the L1 tables it overlaps hold at
+// most L0CheapRatio times its bytes.
+func l0Due(v *Version, o PickerOptions) bool {
+	size := v.LevelSize(0)
+	if size >= o.L0MinBytes {
+		return true
+	}
+	lo, hi := span(v.Levels[0])
+	var overlap uint64
+	for _, f := range v.Overlapping(1, lo, hi) {
+		overlap += f.Size
+	}
+	return overlap <= o.L0CheapRatio*size
 }
 
 func span(files []*FileMeta) (lo, hi []byte) {
