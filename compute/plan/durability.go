@@ -37,7 +37,7 @@ type StateBackend struct {
 	// BlockCacheBytes bounds the in-memory block cache shared by the job's
 	// shards.
 	BlockCacheBytes int64
-	// MemtableBytes is the size of one memtable.
+	// MemtableBytes is the largest size of one memtable.
 	MemtableBytes int64
 }
 
@@ -45,7 +45,7 @@ type StateBackend struct {
 const (
 	DefaultBlockCacheBytes   = 256 << 20
 	DefaultDiskCacheBytes    = 1 << 30
-	DefaultMemtableBytes     = 16 << 20
+	DefaultMemtableBytes     = 64 << 20
 	DefaultCheckpointTimeout = 10 * time.Minute
 	minCheckpointInterval    = 10 * time.Millisecond
 )
