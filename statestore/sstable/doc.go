@@ -51,8 +51,16 @@
 // where key is the encoded internal key, user key ‖ trailer (u64 LE), and a
 // restart entry has shared = 0. The index uses a restart interval of 1.
 //
-// The filter block is nbits/8 bytes of bits then one byte k; probe i tests
-// bit (h + i·rot32(h)) mod nbits, h = xxhash64(user key). The properties
+// The filter block is a Bloom filter over h = xxhash64(user key), blocked
+// so that a lookup touches one cache line: nblocks 64-byte blocks of bits
+// (nblocks = ceil(keys·bitsPerKey/512), at least 1) then one byte 0x80|k. A
+// key's k bits all lie in block (h>>32)·nblocks >> 32; with x = uint32(h)|1,
+// probe i tests bit x>>23 of the block, then x = x·0x9e3779b9 mod 2^32. Bit
+// j of a block is bit j%64 of its little-endian u64 word j/64. Tables
+// written before this layout end in a byte k in [1, 30] (high bit clear):
+// nbits/8 bytes of bits where probe i tests bit (h + i·rot32(h)) mod nbits.
+// The reader answers both; any other last byte, or a blocked filter that is
+// not whole blocks, makes the filter answer "may contain". The properties
 // block is a sequence of uvarint tag | uvarint len | bytes records; unknown
 // tags are skipped.
 //

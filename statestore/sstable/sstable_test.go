@@ -483,35 +483,6 @@ func TestCorruption(t *testing.T) {
 	}
 }
 
-func TestBloomFalsePositiveRate(t *testing.T) {
-	for _, bits := range []int{6, 10, 16} {
-		b := bloomBuilder{bitsPerKey: bits}
-		const n = 20000
-		for i := 0; i < n; i++ {
-			b.add([]byte(fmt.Sprintf("present-%d", i)))
-		}
-		f := b.finish()
-		for i := 0; i < n; i++ {
-			if !bloomMayContain(f, base.KeyHash([]byte(fmt.Sprintf("present-%d", i)))) {
-				t.Fatalf("bits=%d: false negative for key %d", bits, i)
-			}
-		}
-		fp := 0
-		for i := 0; i < n; i++ {
-			if bloomMayContain(f, base.KeyHash([]byte(fmt.Sprintf("absent-%d", i)))) {
-				fp++
-			}
-		}
-		rate := float64(fp) / n
-		// Theory for k = 0.69*bits probes: (1-e^{-k/bits})^k ~ 0.6185^bits.
-		bound := map[int]float64{6: 0.07, 10: 0.015, 16: 0.002}[bits]
-		if rate > bound {
-			t.Errorf("bits=%d: false-positive rate %.4f exceeds %.4f", bits, rate, bound)
-		}
-		t.Logf("bits=%d: false-positive rate %.4f", bits, rate)
-	}
-}
-
 func TestWriterRejectsBadInput(t *testing.T) {
 	var buf bytes.Buffer
 	w, err := NewWriter(&buf, WriterOptions{})
