@@ -77,7 +77,7 @@ type Stats struct {
 	// metadata could not be published.
 	Failed uint64
 	// Aborted counts checkpoints abandoned without failing: subsumed by a
-	// later one, or cut short by a finished task, the final commit or Stop.
+	// later one, or cut short by the final commit or Stop.
 	Aborted uint64
 	// InFlight is the number of checkpoints pending now.
 	InFlight int
@@ -129,8 +129,8 @@ type Coordinator struct {
 
 	// Owned by the loop goroutine.
 	pending     map[uint64]*pending
-	carried     []carriedTxn // transactions of failed or aborted checkpoints
-	ended       string       // the first task that finished its input
+	carried     []carriedTxn            // transactions of failed or aborted checkpoints
+	ended       map[string]finishedTask // tasks that finished their input
 	nextTrigger time.Time
 	lastEnd     time.Time // completion or abort of the last checkpoint
 	failures    int       // consecutive
@@ -174,6 +174,13 @@ type pending struct {
 	snap        TaskSnapshot
 	dir         string      // savepoint directory
 	reply       chan result // savepoint waiter
+}
+
+// finishedTask is what a task that ended its input left for the
+// checkpoints after the last barrier it took.
+type finishedTask struct {
+	lastBarrier uint64
+	positions   []SplitPosition
 }
 
 type carriedTxn struct {
@@ -226,6 +233,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		pending: map[uint64]*pending{},
+		ended:   map[string]finishedTask{},
 	}
 	c.mu.nextID = d.FirstID
 	c.mu.reserved = d.FirstID - 1
@@ -308,11 +316,20 @@ func (c *Coordinator) Decline(id uint64, task string, err error) {
 	c.post(event{kind: evDecline, id: id, task: task, err: err})
 }
 
-// TaskFinished records that task has ended its input: no barrier reaches
-// it any more. Periodic checkpoints stop, and pending ones it has not
-// acknowledged are aborted (they cannot complete).
-func (c *Coordinator) TaskFinished(task string) {
-	c.post(event{kind: evTaskFinished, task: task})
+// TaskFinished records that task has ended its input after taking the
+// barrier of checkpoint lastBarrier (0: none): no later barrier reaches it.
+// final is what it leaves: its sources' end positions and its sinks' last
+// transactions, which hold every row it wrote.
+//
+// Checkpoints go on without it (as Flink's FLIP-147): every checkpoint
+// after lastBarrier, pending or triggered later, counts the task as
+// acknowledged with final's positions and no state, since a finished task
+// has emitted everything its state could still produce and downstream
+// tasks align on its end of input. final's transactions are committed by
+// the first such checkpoint that completes (or by Finish). A restored
+// finished task reads nothing and emits nothing.
+func (c *Coordinator) TaskFinished(task string, lastBarrier uint64, final TaskSnapshot) {
+	c.post(event{kind: evTaskFinished, id: lastBarrier, task: task, snap: final})
 }
 
 // TriggerSavepoint triggers a savepoint at once (regardless of Interval,
@@ -497,7 +514,7 @@ func (c *Coordinator) handle(ev event) {
 		}
 		c.failCheckpoint(p, fmt.Errorf("declined by task %q: %w", ev.task, ev.err))
 	case evTaskFinished:
-		c.taskFinished(ev.task)
+		c.taskFinished(ev.task, ev.id, ev.snap)
 	case evSavepoint:
 		if err := c.cannotTrigger(); err != nil {
 			ev.reply <- result{err: fmt.Errorf("savepoint: %w", err)}
@@ -514,8 +531,8 @@ func (c *Coordinator) cannotTrigger() error {
 	switch {
 	case c.failed:
 		return errors.New("the job is failing")
-	case c.ended != "":
-		return fmt.Errorf("task %q has finished its input; checkpoints need every task running", c.ended)
+	case len(c.ended) == len(c.tasks):
+		return errFinishing
 	case c.finalTaken():
 		return errFinishing
 	}
@@ -634,9 +651,16 @@ func (c *Coordinator) trigger(now time.Time, kind Kind, dir string, reply chan r
 		kind:        kind,
 		triggeredAt: now,
 		deadline:    now.Add(c.cfg.Timeout),
-		waiting:     maps.Clone(c.tasks),
+		waiting:     make(map[string]bool, len(c.tasks)-len(c.ended)),
 		dir:         dir,
 		reply:       reply,
+	}
+	for t := range c.tasks {
+		if f, ok := c.ended[t]; ok {
+			p.snap.Positions = append(p.snap.Positions, f.positions...)
+		} else {
+			p.waiting[t] = true
+		}
 	}
 	c.pending[id] = p
 	c.stats(func(s *Stats) { s.Triggered++; s.InFlight = len(c.pending) })
@@ -665,18 +689,31 @@ func (c *Coordinator) ack(id uint64, task string, snap TaskSnapshot) {
 	}
 }
 
-func (c *Coordinator) taskFinished(task string) {
+func (c *Coordinator) taskFinished(task string, lastBarrier uint64, final TaskSnapshot) {
 	if !c.tasks[task] {
 		c.log.Warn("unknown task finished", "task", task)
 		return
 	}
-	if c.ended == "" {
-		c.ended = task
-		c.log.Info("a task finished its input; periodic checkpoints stop", "task", task)
+	if _, dup := c.ended[task]; dup {
+		c.log.Warn("task finished twice", "task", task)
+		return
 	}
+	c.ended[task] = finishedTask{lastBarrier: lastBarrier, positions: final.Positions}
+	for _, t := range final.Txns {
+		c.carried = append(c.carried, carriedTxn{from: lastBarrier, txn: t})
+	}
+	c.log.Info("a task finished its input; checkpoints go on without it", "task", task, "last_barrier", lastBarrier)
+	// The checkpoints after its last barrier will not hear from it: it
+	// counts as acknowledged with what it left. (It acknowledges the
+	// others itself.)
 	for _, p := range c.sortedPending() {
-		if p.waiting[task] {
-			c.abort(p, fmt.Errorf("task %q finished its input before acknowledging it", task), true)
+		if p.id <= lastBarrier || !p.waiting[task] {
+			continue
+		}
+		delete(p.waiting, task)
+		p.snap.Positions = append(p.snap.Positions, final.Positions...)
+		if len(p.waiting) == 0 {
+			c.complete(p)
 		}
 	}
 }

@@ -9,7 +9,7 @@ package checkpoint
 //	advance D                   move the clock forward
 //	ack ID TASK [pos=NODE:SPLIT:POS] [state=NODE:SUB] [txn=NODE:SUB:CKPT]
 //	decline ID TASK MESSAGE...
-//	finished TASK               TaskFinished
+//	finished TASK LAST [pos=...] [txn=...]  TaskFinished after barrier LAST
 //	savepoint                   TriggerSavepoint (its result shows when ready)
 //	final-id                    FinalID
 //	finish [pos=...] [txn=...]  Finish
@@ -110,7 +110,11 @@ func runCoordinatorTrace(t *testing.T, script string) string {
 		case "decline":
 			r.c.Decline(id(), f[2], errors.New(strings.Join(f[3:], " ")))
 		case "finished":
-			r.c.TaskFinished(f[1])
+			last, err := strconv.ParseUint(f[2], 10, 64)
+			if err != nil {
+				fail("%v", err)
+			}
+			r.c.TaskFinished(f[1], last, parseSnap(t, last, f[3:]))
 		case "savepoint":
 			nsp++
 			savepoints = append(savepoints, waiter{nsp, r.c.requestSavepoint("mem://?prefix=sp/")})

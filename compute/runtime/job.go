@@ -239,10 +239,11 @@ func start(ctx context.Context, p *plan.Plan, opts Options, att *attempt) (*Job,
 // an injection beyond that is dropped, and its checkpoint times out.
 const maxPendingBarriers = 16
 
-// inject sends checkpoint barrier b to every source task. It never blocks.
+// inject sends checkpoint barrier b to every source task that has not
+// ended its input. It never blocks.
 func (j *Job) inject(b compute.Barrier) {
 	for _, t := range j.tasks {
-		if t.triggers == nil {
+		if t.triggers == nil || t.inputEnded.Load() {
 			continue
 		}
 		select {

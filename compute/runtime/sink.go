@@ -29,6 +29,8 @@ type sinkOperator struct {
 	tw connectors.TransactionalWriter // w, when it takes part in checkpoints
 	// pending are pre-committed transactions not known to be committed.
 	pending []checkpoint.SinkTxn
+	// lastID is the last checkpoint the sink pre-committed for.
+	lastID uint64
 }
 
 func (s *sinkOperator) Open(ctx context.Context, oc *compute.OperatorContext) error {
@@ -67,6 +69,7 @@ func (s *sinkOperator) preCommit(ctx context.Context, id uint64) ([]checkpoint.S
 	if s.tw == nil {
 		return nil, nil
 	}
+	s.lastID = id
 	txn, err := s.tw.PreCommit(ctx, id)
 	if err != nil {
 		return nil, err
@@ -93,13 +96,15 @@ func (s *sinkOperator) uncommitted() []checkpoint.SinkTxn {
 }
 
 // Finish makes the last rows visible: a plain sink flushes; a transactional
-// one pre-commits a final transaction, which the coordinator commits once
-// every task has finished.
+// one pre-commits a final transaction, which the first checkpoint that
+// completes after the sink's last barrier commits (or the final commit).
+// Its id is one above every checkpoint the sink took part in, so it sorts
+// after them, and uncommitted keeps it until it is committed.
 func (s *sinkOperator) Finish(ctx context.Context, _ compute.Emitter) error {
 	if s.tw == nil {
 		return s.w.Flush(ctx)
 	}
-	_, err := s.preCommit(ctx, s.coord.FinalID())
+	_, err := s.preCommit(ctx, max(s.lastID, s.coord.LastCompleted())+1)
 	return err
 }
 

@@ -19,9 +19,12 @@ type Coordinator interface {
 	Ack(id uint64, task string, snap checkpoint.TaskSnapshot)
 	// Decline reports that task failed to take its part of checkpoint id.
 	Decline(id uint64, task string, err error)
-	// TaskFinished reports that task has ended its input: no checkpoint
-	// barrier will reach it any more.
-	TaskFinished(task string)
+	// TaskFinished reports that task has ended its input after taking the
+	// barrier of checkpoint lastBarrier (0: none): no later barrier reaches
+	// it. final holds its sources' end positions and its sinks' last
+	// transactions; later checkpoints count the task as acknowledged with
+	// them.
+	TaskFinished(task string, lastBarrier uint64, final checkpoint.TaskSnapshot)
 	// FinalID returns the id of the final commit of a bounded job.
 	FinalID() uint64
 	// LastCompleted returns the id of the last completed checkpoint.
@@ -75,6 +78,7 @@ func (t *task) id() string {
 // up the stream.
 func (t *task) barrier(ctx context.Context, b compute.Barrier) error {
 	id := b.CheckpointID
+	t.lastBarrier = id
 	for i, op := range t.ops {
 		if err := op.Snapshot(ctx, id); err != nil {
 			return wrapNodeErr(t.opNodes[i], t.subtask, err)
@@ -117,8 +121,10 @@ func (t *task) barrier(ctx context.Context, b compute.Barrier) error {
 	}
 	task := t.id()
 	t.job.acks.Add(1)
+	t.acks.Add(1)
 	go func() {
 		defer t.job.acks.Done()
+		defer t.acks.Done()
 		for _, p := range pending {
 			h, err := p.p.Wait(t.job.runCtx)
 			if err != nil {
@@ -145,8 +151,11 @@ func (t *task) snapshotPositions(snap *checkpoint.TaskSnapshot) {
 
 // finished reports a task that has ended its input to the coordinator, and
 // keeps what the final commit needs: the sinks' last transactions and the
-// sources' end positions.
+// sources' end positions. Checkpoints go on without the task: barriers are
+// no longer injected into it, and downstream tasks align on its end of
+// input instead.
 func (t *task) finished() {
+	t.inputEnded.Store(true)
 	a := t.job.att
 	if a.coord == nil {
 		return
@@ -160,5 +169,5 @@ func (t *task) finished() {
 	a.finals.Positions = append(a.finals.Positions, snap.Positions...)
 	a.finals.Txns = append(a.finals.Txns, snap.Txns...)
 	a.mu.Unlock()
-	a.coord.TaskFinished(t.id())
+	a.coord.TaskFinished(t.id(), t.lastBarrier, snap)
 }

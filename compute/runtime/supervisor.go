@@ -391,26 +391,30 @@ func (s *Supervisor) runAttempt(ctx context.Context) error {
 }
 
 // lastStateCheckpoint returns the id of the newest retained checkpoint
-// that holds state (a final commit holds none), or of the checkpoint the
-// job restored; 0 if there is none. ok is false if the listing failed.
+// that holds state (a final commit holds none, nor does a checkpoint taken
+// after every stateful task finished), else of the checkpoint the job
+// restored if no retained checkpoint is newer; 0 if there is none. ok is
+// false if the listing failed.
 func (s *Supervisor) lastStateCheckpoint(ctx context.Context) (last uint64, ok bool) {
-	if s.restore != nil && s.restore.Kind != checkpoint.Final {
-		last = s.restore.ID
-	}
 	ids, err := s.ckpts.List(ctx)
 	if err != nil {
 		return 0, false
 	}
-	for i := len(ids) - 1; i >= 0 && ids[i] > last; i-- {
+	newer := false
+	for i := len(ids) - 1; i >= 0; i-- {
 		md, err := s.ckpts.Read(ctx, ids[i])
 		if err != nil {
 			return 0, false
 		}
-		if md.Kind != checkpoint.Final {
+		if md.Kind != checkpoint.Final && len(md.States) > 0 {
 			return ids[i], true
 		}
+		newer = newer || s.restore != nil && ids[i] > s.restore.ID
 	}
-	return last, true
+	if r := s.restore; r != nil && r.Kind != checkpoint.Final && len(r.States) > 0 && !newer {
+		return r.ID, true
+	}
+	return 0, true
 }
 
 // collect deletes state that no retained checkpoint reaches (see

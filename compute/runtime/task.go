@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -33,7 +35,15 @@ type task struct {
 	// For checkpoints: barriers injected at a source task, the position of
 	// every split after the last batch the task processed, and the sink
 	// operators of the chain.
-	triggers  chan compute.Barrier
+	triggers chan compute.Barrier
+	// lastBarrier is the id of the last checkpoint barrier the task took;
+	// inputEnded is set once it has ended its input (read by inject).
+	lastBarrier uint64
+	inputEnded  atomic.Bool
+	// acks are the goroutines acknowledging the task's checkpoints once
+	// its stores' uploads are durable; close waits for them, so that a
+	// task that finishes right after a barrier still acknowledges it.
+	acks      sync.WaitGroup
 	positions []connectors.Position
 	splitDone []bool
 	sinks     []*sinkOperator
@@ -220,6 +230,7 @@ func (t *task) storeOpener(n *plan.Node, owned statestore.KeyGroupRange) func(co
 }
 
 func (t *task) close() error {
+	t.acks.Wait()
 	var err error
 	for i, op := range t.ops {
 		if cerr := op.Close(); cerr != nil {
