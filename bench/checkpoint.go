@@ -30,11 +30,10 @@ import (
 type CheckpointConfig struct {
 	// Queries are the Nexmark queries to run. Default q5, q7, q8.
 	Queries []string
-	// Events per throughput run. Default 5,000,000 (quick: 1,000,000):
-	// on a 2-core machine, q5 on the LSM runs long enough for several
-	// checkpoints at the default interval, q7 for one or two. (q8's person
-	// source ends long before its auction source, and periodic checkpoints
-	// stop when a task finishes.) With fewer events, lower Interval.
+	// Events per throughput run, for every query. Default: per query
+	// (DefaultCheckpointEvents), sized so that an LSM run lasts about 25 s
+	// on this 2-core machine and takes two checkpoints or more at the
+	// default interval; quick: 1,000,000. With fewer events, lower Interval.
 	Events int64
 	// Interval between checkpoints. Default 10 s (quick: 1 s).
 	Interval time.Duration
@@ -66,6 +65,21 @@ type CheckpointConfig struct {
 	Logger *slog.Logger
 }
 
+// DefaultCheckpointEvents are the default events per run of each query of
+// the checkpoint benchmark (others: 10,000,000).
+var DefaultCheckpointEvents = map[string]int64{"q5": 16_000_000, "q7": 40_000_000, "q8": 50_000_000}
+
+// events returns the events per run of query q.
+func (c *CheckpointConfig) events(q string) int64 {
+	if c.Events > 0 {
+		return c.Events
+	}
+	if n, ok := DefaultCheckpointEvents[q]; ok {
+		return n
+	}
+	return 10_000_000
+}
+
 func (c *CheckpointConfig) ensureDefaults() {
 	pick := func(full, quick int64) int64 {
 		if c.Quick {
@@ -76,8 +90,11 @@ func (c *CheckpointConfig) ensureDefaults() {
 	if len(c.Queries) == 0 {
 		c.Queries = []string{"q5", "q7", "q8"}
 	}
-	if c.Events <= 0 {
-		c.Events = pick(5_000_000, 1_000_000)
+	if c.Events < 0 {
+		c.Events = 0
+	}
+	if c.Quick && c.Events == 0 {
+		c.Events = 1_000_000
 	}
 	if c.Interval <= 0 {
 		c.Interval = time.Duration(pick(int64(10*time.Second), int64(time.Second)))
@@ -146,6 +163,7 @@ type RecoveryFigures struct {
 // CheckpointCase is the result of one query.
 type CheckpointCase struct {
 	Name   string     `json:"name"`
+	Events int64      `json:"events"` // per run
 	Memory CaseReport `json:"memory"`
 	LSM    CaseReport `json:"lsm"`
 	// Ratio is the LSM's median events per CPU-second over the memory
@@ -162,7 +180,7 @@ type CheckpointReport struct {
 	GoVersion       string           `json:"go_version"`
 	CPUs            int              `json:"cpus"`
 	Parallelism     int              `json:"parallelism"`
-	Events          int64            `json:"events"`
+	Events          int64            `json:"events,omitempty"` // for every query; 0: per query (CheckpointCase.Events)
 	IntervalSeconds float64          `json:"interval_seconds"`
 	Quick           bool             `json:"quick"`
 	Cases           []CheckpointCase `json:"cases"`
@@ -247,9 +265,9 @@ func (b *ckptBench) spec(q, backend string, events int64) (*sluicev1.JobSpec, st
 }
 
 func (b *ckptBench) query(ctx context.Context, q string) (CheckpointCase, error) {
-	c := CheckpointCase{Name: q, Memory: CaseReport{Name: q + "/memory"}, LSM: CaseReport{Name: q + "/lsm"}}
+	c := CheckpointCase{Name: q, Events: b.cfg.events(q), Memory: CaseReport{Name: q + "/memory"}, LSM: CaseReport{Name: q + "/lsm"}}
 	fmt.Fprintf(b.w, "== %s: %d events, checkpoints every %s, parallelism %d, %d warm-up + %d runs per backend, alternating\n",
-		q, b.cfg.Events, b.cfg.Interval, b.cfg.Parallelism, b.cfg.Warmup, b.cfg.Runs)
+		q, b.cfg.events(q), b.cfg.Interval, b.cfg.Parallelism, b.cfg.Warmup, b.cfg.Runs)
 	for i := 0; i < b.cfg.Warmup+b.cfg.Runs; i++ {
 		kind := "run"
 		if i < b.cfg.Warmup {
@@ -340,7 +358,7 @@ func (r *RecoveryFigures) summarize() {
 // under a CPU profile, and returns the measurement and the periodic
 // checkpoints it completed.
 func (b *ckptBench) throughput(ctx context.Context, q, backend, profile string) (Measurement, []CheckpointStat, error) {
-	spec, folder, err := b.spec(q, backend, b.cfg.Events)
+	spec, folder, err := b.spec(q, backend, b.cfg.events(q))
 	if err != nil {
 		return Measurement{}, nil, err
 	}
@@ -376,7 +394,7 @@ func (b *ckptBench) throughput(ctx context.Context, q, backend, profile string) 
 	if err := sv.Wait(); err != nil {
 		return Measurement{}, nil, fmt.Errorf("%s run did not complete within %s: %w", backend, b.cfg.Timeout, err)
 	}
-	m := Measurement{Events: b.cfg.Events, WallSeconds: time.Since(start).Seconds(), CPUSeconds: (cpuTime() - cpu0).Seconds()}
+	m := Measurement{Events: b.cfg.events(q), WallSeconds: time.Since(start).Seconds(), CPUSeconds: (cpuTime() - cpu0).Seconds()}
 	for _, n := range sv.Metrics().Nodes {
 		if n.Kind == plan.Sink {
 			m.RowsOut += n.RowsIn
@@ -733,10 +751,10 @@ func (l *ckptLog) checkpoints(total int64) []CheckpointStat {
 }
 
 func printCheckpointTable(w io.Writer, rep *CheckpointReport) {
-	fmt.Fprintf(w, "\ncheckpoint benchmark: %d events, checkpoints every %s, parallelism %d, medians of %s\n",
-		rep.Events, time.Duration(rep.IntervalSeconds*float64(time.Second)), rep.Parallelism, "the measured runs")
-	fmt.Fprintf(w, "%-5s %14s %14s %7s %7s %6s %10s %10s %12s %10s %10s\n",
-		"query", "memory ev/cpu-s", "lsm ev/cpu-s", "ratio", "wall", "ckpts", "ckpt med", "ckpt max", "bytes/ckpt", "1st row", "1st commit")
+	fmt.Fprintf(w, "\ncheckpoint benchmark: checkpoints every %s, parallelism %d, medians of the measured runs\n",
+		time.Duration(rep.IntervalSeconds*float64(time.Second)), rep.Parallelism)
+	fmt.Fprintf(w, "%-5s %11s %14s %14s %7s %7s %6s %10s %10s %12s %10s %10s\n",
+		"query", "events", "memory ev/cpu-s", "lsm ev/cpu-s", "ratio", "wall", "ckpts", "ckpt med", "ckpt max", "bytes/ckpt", "1st row", "1st commit")
 	for _, c := range rep.Cases {
 		n := 0
 		if len(c.Checkpoints.PerRun) > 0 {
@@ -744,8 +762,8 @@ func printCheckpointTable(w io.Writer, rep *CheckpointReport) {
 			slices.Sort(s)
 			n = s[len(s)/2]
 		}
-		fmt.Fprintf(w, "%-5s %14.0f %14.0f %7.2f %7.2f %6d %9.3fs %9.3fs %11.1fM %9.3fs %9.3fs\n",
-			c.Name, c.Memory.Median.EventsPerCPUSec, c.LSM.Median.EventsPerCPUSec, c.Ratio, c.WallRatio, n,
+		fmt.Fprintf(w, "%-5s %11d %14.0f %14.0f %7.2f %7.2f %6d %9.3fs %9.3fs %11.1fM %9.3fs %9.3fs\n",
+			c.Name, c.Events, c.Memory.Median.EventsPerCPUSec, c.LSM.Median.EventsPerCPUSec, c.Ratio, c.WallRatio, n,
 			c.Checkpoints.MedianDurationSeconds, c.Checkpoints.MaxDurationSeconds, float64(c.Checkpoints.MedianBytes)/(1<<20),
 			c.Recovery.MedianFirstRowSeconds, c.Recovery.MedianCommitSeconds)
 	}

@@ -140,7 +140,7 @@ becomes visible).`,
 	f := cmd.Flags()
 	f.BoolVar(&cfg.Quick, "quick", false, "CI-sized: 1M events, checkpoints every 1s, one run, one recovery trial")
 	f.StringVar(&queries, "query", "q5,q7,q8", "comma-separated Nexmark queries")
-	f.Int64Var(&cfg.Events, "events", 0, "Nexmark events per throughput run (default 5,000,000; quick 1,000,000)")
+	f.Int64Var(&cfg.Events, "events", 0, "Nexmark events per throughput run of every query (default: per query, q5 16M, q7 40M, q8 50M, about 25 s each on the LSM; quick 1M)")
 	f.DurationVar(&cfg.Interval, "interval", 0, "checkpoint interval (default 10s; quick 1s)")
 	f.IntVar(&cfg.Runs, "runs", 0, "measured runs per backend; the median is reported (default 3; quick 1)")
 	f.IntVar(&cfg.Warmup, "warmup", -1, "unmeasured warm-up runs per backend (default 1; quick 0)")
