@@ -95,3 +95,48 @@ func BenchmarkWriterBatch(b *testing.B) {
 		})
 	}
 }
+
+// fullMemtable returns a 64 MiB memtable filled with entries the size of
+// stream state (a 26-byte key, an 8-byte value) until the next does not
+// fit, and the number of keys.
+func fullMemtable(b *testing.B) (*Memtable, uint64) {
+	mt, err := New(Options{Capacity: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, 8)
+	key := make([]byte, 26)
+	n := uint64(0)
+	for ; ; n++ {
+		key = benchKey(key[:0], n)
+		key = append(key, "window-slice-key"...)
+		if err := mt.Set(key, n+1, value, 0); err != nil {
+			break
+		}
+	}
+	return mt, n
+}
+
+// BenchmarkGetAbsent looks up keys a full 64 MiB memtable of small
+// entries does not hold (the common case of a read that ends in the
+// tables), and for comparison keys it holds.
+func BenchmarkGetAbsent(b *testing.B) {
+	mt, n := fullMemtable(b)
+	key := make([]byte, 26)
+	for _, present := range []bool{false, true} {
+		b.Run(fmt.Sprintf("present=%t", present), func(b *testing.B) {
+			i := uint64(0)
+			for b.Loop() {
+				i++
+				j := (i * 7919) % n
+				if !present {
+					j += n
+				}
+				key = append(benchKey(key[:0], j), "window-slice-key"...)
+				if _, ok := mt.GetPointHash(key, base.KeyHash(key), base.SeqNumMax); ok != present {
+					b.Fatalf("key %d: found %t", j, ok)
+				}
+			}
+		})
+	}
+}

@@ -19,8 +19,9 @@
 // Point reads go through a hash index of the user keys (in the arena, one
 // 4-byte bucket per 64 arena bytes) to the newest version of the key, then
 // walk at most the key's newer versions: no skiplist search. A key the
-// memtable does not hold costs one short chain walk. Iterators and flushes
-// use the skiplist.
+// memtable does not hold usually costs the bucket alone (a bucket word
+// carries a bitmap of its chain's key hashes). Iterators and flushes use
+// the skiplist.
 //
 // Size accounting: Size is the arena bytes used (the index buckets
 // included), Capacity its size. An Add that does not fit returns ErrArenaFull and changes nothing; the caller

@@ -180,7 +180,11 @@ func (w *Writer) Add(ukey []byte, seq uint64, kind base.Kind, value []byte, expi
 		return ErrArenaFull
 	}
 	sk := makeSearchKey(ukey, base.MakeTrailer(seq, k))
-	node, res := list.insert(&sk, m.randomHeightLocked(), sp, k, expiry, value, vlen)
+	var h uint64
+	if list.idx != nil {
+		h = base.KeyHash(ukey)
+	}
+	node, res := list.insert(&sk, h, m.randomHeightLocked(), sp, k, expiry, value, vlen)
 	switch res {
 	case duplicate:
 		return fmt.Errorf("%w: %s", ErrDuplicate, base.MakeInternalKey(ukey, seq, k))

@@ -3,6 +3,7 @@ package memtable
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 	"unsafe"
 
@@ -288,10 +289,11 @@ func (s *skiplist) findSplice(k *searchKey, sp *splice) {
 
 // insert links a new node for k whose stored value (valLen bytes) is
 // value in the form base.AppendValue gives for kind and expiry, and returns
-// it. It finds the place with sp and leaves sp ready for the next, larger
-// key. The node is complete before it is published. Writers must be
-// serialized by the caller.
-func (s *skiplist) insert(k *searchKey, height int, sp *splice, kind base.Kind, expiry base.Expiry, value []byte, valLen int) (uint32, insertResult) {
+// it. h is the base.KeyHash of k's user key if the list has an index. It
+// finds the place with sp and leaves sp ready for the next, larger key.
+// The node is complete before it is published. Writers must be serialized
+// by the caller.
+func (s *skiplist) insert(k *searchKey, h uint64, height int, sp *splice, kind base.Kind, expiry base.Expiry, value []byte, valLen int) (uint32, insertResult) {
 	s.findSplice(k, sp)
 	a := s.a
 	if n := sp.next[0]; n != 0 && a.cmp(n, k) == 0 {
@@ -323,9 +325,15 @@ func (s *skiplist) insert(k *searchKey, height int, sp *splice, kind base.Kind, 
 		case prev0 != s.head && a.cmpUser(prev0, k) == 0:
 			// An older version: the index keeps the first one.
 		case next0 != 0 && a.cmpUser(next0, k) == 0:
-			s.idx.replace(next0, node, k)
+			link, old := s.idx.lookup(k, h)
+			if old != next0 {
+				// The index holds the first node of every key: an
+				// accounting bug.
+				panic(fmt.Sprintf("memtable: hash index has node %d for key %q, whose first version is node %d", old, k.ukey, next0))
+			}
+			s.idx.replace(link, old, node, h)
 		default:
-			s.idx.push(node, k)
+			s.idx.push(node, h)
 		}
 	}
 	sp.last = node
