@@ -140,3 +140,51 @@ func BenchmarkGetAbsent(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWriterUpdate writes sorted 1024-entry batches into a memtable
+// that grows to 64 MiB, the way the LSM applies stream state: half the
+// writes are new keys, half new versions (updates, deletions) of keys
+// written before.
+func BenchmarkWriterUpdate(b *testing.B) {
+	const batch = 1024
+	value := make([]byte, 8)
+	keys := make([][]byte, batch)
+	var mt *Memtable
+	var seq, next uint64
+	rng := uint64(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		if mt == nil || mt.Size() > 60<<20 {
+			mt, _ = New(Options{Capacity: 64 << 20})
+			next = 0
+		}
+		for j := range keys {
+			rng = rng*6364136223846793005 + 1442695040888963407
+			id := next
+			if j%2 == 1 && next > 0 {
+				id = (rng >> 33) % next // written before
+			} else {
+				next++
+			}
+			keys[j] = append(benchKey(keys[j][:0], id), "window-slice-key"...)
+		}
+		slices.SortFunc(keys, bytes.Compare)
+		b.StartTimer()
+		w, err := mt.BeginWrite()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j, k := range keys {
+			if j > 0 && bytes.Equal(k, keys[j-1]) {
+				continue
+			}
+			seq++
+			if err := w.Set(k, seq, value, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		w.Done()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/entry")
+}

@@ -45,7 +45,10 @@
 // point entries possibly earlier: as with the entry counts, readers must not
 // rely on the seqnums of a session still in progress.
 //
-// Iter.Prev costs a search from the head (O(log n)); there are no back links.
+// Iter.Prev costs a search from the head (O(log n)): nodes keep a back
+// link at level 0, but only for the writer (it is not published to
+// readers). With it, a write of a key the memtable holds, drawn at height
+// 1 (3 in 4), goes right before the key's first node without a search.
 // The range-deletion view lives on the heap, outside the arena: Size does
 // not count it (one or two 72-byte fragments per deletion).
 //

@@ -156,6 +156,39 @@ func fill(t testing.TB, rng *rand.Rand, mt *Memtable, n int) *model {
 	return m
 }
 
+// checkStructure checks the points skiplist: every level in strict
+// internal-key order and a sublist of the level below, the writer's prev
+// links the inverse of level 0, and the index leading every user key to its
+// first node.
+func checkStructure(t *testing.T, mt *Memtable) {
+	t.Helper()
+	s, a := mt.points, mt.arena
+	var below map[uint32]bool
+	for l := 0; l < maxHeight; l++ {
+		on := map[uint32]bool{}
+		prev := s.head
+		for n := a.next(s.head, l); n != 0; prev, n = n, a.next(n, l) {
+			on[n] = true
+			if l == 0 && a.prev(n) != prev {
+				t.Fatalf("node %s: prev link %d, level 0 predecessor %d", a.key(n), a.prev(n), prev)
+			}
+			if l > 0 && !below[n] {
+				t.Fatalf("node %s at level %d is not at level %d", a.key(n), l, l-1)
+			}
+			if prev != s.head && base.Compare(a.key(prev), a.key(n)) >= 0 {
+				t.Fatalf("level %d: %s before %s", l, a.key(prev), a.key(n))
+			}
+			if l == 0 && (prev == s.head || !bytes.Equal(a.userKey(prev), a.userKey(n))) {
+				k := makeSearchKey(a.userKey(n), 0)
+				if f := s.idx.find(&k, base.KeyHash(k.ukey)); f != n {
+					t.Fatalf("index leads key %q to node %d, its first node is %d", k.ukey, f, n)
+				}
+			}
+		}
+		below = on
+	}
+}
+
 type iterLike interface {
 	First() bool
 	Last() bool
@@ -231,6 +264,7 @@ func TestRandomizedModel(t *testing.T) {
 		}
 		n := []int{0, 1, 10, 500, 3000}[seed%5]
 		m := fill(t, rng, mt, n)
+		checkStructure(t, mt)
 		if got := mt.Len(); got != int64(len(m.points)) {
 			t.Fatalf("Len = %d, want %d", got, len(m.points))
 		}
@@ -489,6 +523,7 @@ func TestHashIndexLongChains(t *testing.T) {
 		mt.points.idx = idx
 		n := 2000
 		m := fill(t, rng, mt, n)
+		checkStructure(t, mt)
 		for q := 0; q < 3000; q++ {
 			uk := randKey(rng)
 			readSeq := base.SeqNumMax

@@ -19,7 +19,8 @@ import (
 //	24  height   uint32
 //	28  hnext    uint32  (next node of the hash index chain, see index.go;
 //	                     written when the node joins a chain, read only then)
-//	32  tower    [height]uint32 — next-node offsets, accessed atomically
+//	32  prev     uint32  (the node before it at level 0; the writer's alone)
+//	36  tower    [height]uint32 — next-node offsets, accessed atomically
 //	..  key bytes, then value bytes
 //
 // The prefix decides most comparisons from the node header alone, so a
@@ -30,7 +31,7 @@ import (
 // Offset 0 is the nil node; the arena never hands it out.
 const (
 	maxHeight      = 20
-	nodeHeaderSize = 32
+	nodeHeaderSize = 36
 	// A node reaches level l+1 with probability 1/4 (two random bits per
 	// level, see randomHeight).
 	bitsPerLevel = 2
@@ -87,6 +88,12 @@ func (a *arena) trailer(node uint32) uint64 { return *(*uint64)(a.ptr(node + 8))
 func (a *arena) prefix(node uint32) uint64 { return *(*uint64)(a.ptr(node + 16)) }
 
 func (a *arena) height(node uint32) uint32 { return *a.u32(node + 24) }
+
+// prev returns the node before node at level 0 (the head for the first).
+// Only the writer reads and writes it: readers never go backwards.
+func (a *arena) prev(node uint32) uint32 { return *a.u32(node + 32) }
+
+func (a *arena) setPrev(node, prev uint32) { *a.u32(node + 32) = prev }
 
 func (a *arena) next(node uint32, level int) uint32 {
 	return atomic.LoadUint32(a.u32(node + nodeHeaderSize + 4*uint32(level)))
@@ -211,6 +218,7 @@ func allocNode(a *arena, ukey []byte, trailer uint64, valLen int, height int) (u
 	*(*uint64)(a.ptr(off + 8)) = trailer
 	*(*uint64)(a.ptr(off + 16)) = keyPrefix(ukey)
 	*a.u32(off + 24) = uint32(height)
+	*a.u32(off + 32) = 0
 	// The tower starts nil (the arena may be reused memory); insert sets
 	// the links before it publishes the node, the heads keep them nil.
 	clear(a.buf[off+nodeHeaderSize : off+nodeHeaderSize+4*uint32(height)])
@@ -293,9 +301,22 @@ func (s *skiplist) findSplice(k *searchKey, sp *splice) {
 // finds the place with sp and leaves sp ready for the next, larger key.
 // The node is complete before it is published. Writers must be serialized
 // by the caller.
+//
+// A node of height 1 that is the new first version of a key the index
+// holds (a write of a key written before, the common case of stream state:
+// a value updated or deleted) needs no search: it goes right before the
+// key's first node, whose prev link names its neighbour. Heights are drawn
+// before the key is known, so the list keeps its shape.
 func (s *skiplist) insert(k *searchKey, h uint64, height int, sp *splice, kind base.Kind, expiry base.Expiry, value []byte, valLen int) (uint32, insertResult) {
-	s.findSplice(k, sp)
 	a := s.a
+	var link, first uint32 // the key's first node and the index link to it
+	if s.idx != nil {
+		link, first = s.idx.lookup(k, h)
+		if first != 0 && height == 1 && a.trailer(first) < k.trailer {
+			return s.insertFirst(k, h, link, first, sp, kind, expiry, value, valLen)
+		}
+	}
+	s.findSplice(k, sp)
 	if n := sp.next[0]; n != 0 && a.cmp(n, k) == 0 {
 		return 0, duplicate
 	}
@@ -304,40 +325,68 @@ func (s *skiplist) insert(k *searchKey, h uint64, height int, sp *splice, kind b
 		return 0, full
 	}
 	prev0, next0 := sp.prev[0], sp.next[0]
-	if valLen > 0 {
-		vs := valueOffset(node, len(k.ukey), height)
-		base.AppendValue(a.buf[vs:vs:vs+uint32(valLen)], kind, expiry, value)
-	}
+	s.writeValue(node, k, height, kind, expiry, value, valLen)
 	for l := 0; l < height; l++ {
 		a.setNext(node, l, sp.next[l])
 		a.setNext(sp.prev[l], l, node) // publishes the node at level l
 		sp.prev[l] = node
+	}
+	a.setPrev(node, prev0)
+	if next0 != 0 {
+		a.setPrev(next0, node)
 	}
 	if uint32(height) > s.height.Load() {
 		s.height.Store(uint32(height))
 	}
 	if s.idx != nil {
 		// After the links: a reader that finds the node through the
-		// index walks on from it at level 0. The neighbours say whether
-		// the key is new, or the node is its new first version, or
-		// neither.
+		// index walks on from it at level 0.
 		switch {
-		case prev0 != s.head && a.cmpUser(prev0, k) == 0:
-			// An older version: the index keeps the first one.
-		case next0 != 0 && a.cmpUser(next0, k) == 0:
-			link, old := s.idx.lookup(k, h)
-			if old != next0 {
-				// The index holds the first node of every key: an
-				// accounting bug.
-				panic(fmt.Sprintf("memtable: hash index has node %d for key %q, whose first version is node %d", old, k.ukey, next0))
-			}
-			s.idx.replace(link, old, node, h)
-		default:
+		case first == 0:
 			s.idx.push(node, h)
+		case next0 == first:
+			s.idx.replace(link, first, node, h)
+		case a.trailer(first) < k.trailer:
+			// The index holds the first node of every key: an
+			// accounting bug.
+			panic(fmt.Sprintf("memtable: hash index has node %d for key %q, the new first version goes before node %d", first, k.ukey, next0))
+		default:
+			// An older version: the index keeps the first one.
 		}
 	}
 	sp.last = node
 	return node, inserted
+}
+
+// insertFirst links a node of height 1 for k right before first, the
+// first node of k's user key, which sorts after k; link is the index link
+// to first. sp stays valid for its last key: a node linked right after
+// sp.prev[0] becomes sp.next[0].
+func (s *skiplist) insertFirst(k *searchKey, h uint64, link, first uint32, sp *splice, kind base.Kind, expiry base.Expiry, value []byte, valLen int) (uint32, insertResult) {
+	a := s.a
+	node, ok := allocNode(a, k.ukey, k.trailer, valLen, 1)
+	if !ok {
+		return 0, full
+	}
+	s.writeValue(node, k, 1, kind, expiry, value, valLen)
+	p := a.prev(first)
+	a.setNext(node, 0, first)
+	a.setNext(p, 0, node) // publishes the node
+	a.setPrev(node, p)
+	a.setPrev(first, node)
+	s.idx.replace(link, first, node, h)
+	if sp.prev[0] == p {
+		sp.next[0] = node
+	}
+	return node, inserted
+}
+
+// writeValue writes the stored value of node, allocated for k with height.
+func (s *skiplist) writeValue(node uint32, k *searchKey, height int, kind base.Kind, expiry base.Expiry, value []byte, valLen int) {
+	if valLen > 0 {
+		vs := valueOffset(node, len(k.ukey), height)
+		base.AppendValue(s.a.buf[vs:vs:vs+uint32(valLen)], kind, expiry, value)
+	}
 }
 
 // seekGE returns the first node >= k, or 0.
