@@ -142,6 +142,11 @@ type WatermarkStrategy struct {
 	Expr *expr.Expr
 	// IdleTimeout marks a split idle after this long without rows; zero: never.
 	IdleTimeout time.Duration
+	// AlignGroup, when set, aligns the watermark with the other sources of
+	// the group: a subtask more than MaxDrift ahead of the group's slowest
+	// active subtask pauses (see WatermarkAlignment in job.proto).
+	AlignGroup string
+	MaxDrift   time.Duration
 }
 
 // Edge connects two nodes.
@@ -570,6 +575,19 @@ func (b *builder) watermark(ref string, wm *sluicev1.WatermarkSpec, schema *arro
 			ok = false
 		}
 		s.IdleTimeout = d.AsDuration()
+	}
+	if a := wm.GetAlignment(); a != nil {
+		if a.GetGroup() == "" {
+			b.fail("%s: source.watermark.alignment.group: the group name is required", ref)
+			ok = false
+		}
+		d := a.GetMaxDrift()
+		if d == nil || d.CheckValid() != nil || d.AsDuration() <= 0 {
+			b.fail("%s: source.watermark.alignment.max_drift: %s must be a positive duration", ref, d.AsDuration())
+			ok = false
+		} else {
+			s.AlignGroup, s.MaxDrift = a.GetGroup(), d.AsDuration()
+		}
 	}
 	return s, ok
 }

@@ -155,6 +155,7 @@ func start(ctx context.Context, p *plan.Plan, opts Options, att *attempt) (*Job,
 			outChans[e] = up
 		}
 	}
+	aligns := map[string]*alignGroup{} // watermark alignment groups by name
 	for _, c := range chains {
 		head, tail := c[0], c[len(c)-1]
 		var splits [][]connectors.Split
@@ -172,6 +173,18 @@ func start(ctx context.Context, p *plan.Plan, opts Options, att *attempt) (*Job,
 			t := &task{job: j, chain: c, subtask: sub}
 			if splits != nil {
 				t.splits = splits[sub]
+				if wm := head.Watermark; wm != nil && wm.AlignGroup != "" {
+					g := aligns[wm.AlignGroup]
+					if g == nil {
+						g = newAlignGroup(wm.MaxDrift)
+						aligns[wm.AlignGroup] = g
+					}
+					// Sources of one group may declare different drifts:
+					// the group keeps the smallest.
+					g.maxDrift = min(g.maxDrift, int64(wm.MaxDrift))
+					t.align = g
+					g.join(t)
+				}
 				if att.makeCoord != nil {
 					t.triggers = make(chan compute.Barrier, maxPendingBarriers)
 				}

@@ -40,6 +40,8 @@ type task struct {
 	// inputEnded is set once it has ended its input (read by inject).
 	lastBarrier uint64
 	inputEnded  atomic.Bool
+	// align is the watermark alignment group of a source task, if any.
+	align *alignGroup
 	// acks are the goroutines acknowledging the task's checkpoints once
 	// its stores' uploads are durable; close waits for them, so that a
 	// task that finishes right after a barrier still acknowledges it.
@@ -599,17 +601,43 @@ func (t *task) runSource(ctx context.Context) error {
 		wm, advance, goIdle := wms.next()
 		switch {
 		case advance:
+			if t.align != nil {
+				t.align.update(t, wm, true)
+			}
 			return t.watermark(ctx, wm)
 		case goIdle:
+			if t.align != nil {
+				t.align.update(t, time.Time{}, false)
+			}
 			return t.broadcast(ctx, compute.Message{Kind: compute.KindWatermark, Idle: true})
 		}
 		return nil
 	}
+	if t.align != nil {
+		// Whatever ends the task, it no longer holds its group back.
+		defer t.align.update(t, time.Time{}, false)
+	}
 	live := len(t.splits)
 	t.armProcessingTime()
 	for live > 0 {
+		// A source too far ahead of its alignment group takes no batch
+		// until the group's slowest catches up; barriers and timers go on.
+		evC := events
+		var alignC <-chan struct{}
+		held := false
+		if t.align != nil {
+			if alignC, held = t.align.hold(t); held {
+				evC = nil
+			}
+		}
 		select {
-		case ev := <-events:
+		case <-alignC:
+			// Released or not, the splits were not idle meanwhile.
+			if wms != nil {
+				wms.touch(clk.Now())
+				armIdle()
+			}
+		case ev := <-evC:
 			switch {
 			case ev.err == io.EOF:
 				live--
@@ -644,6 +672,9 @@ func (t *task) runSource(ctx context.Context) error {
 				return err
 			}
 		case <-idleC:
+			if held {
+				wms.touch(clk.Now())
+			}
 			armIdle()
 			if err := emitWatermark(); err != nil {
 				return err

@@ -92,6 +92,17 @@ func (w *sourceWatermarks) observe(i int, cand time.Time, ok bool, now time.Time
 	}
 }
 
+// touch counts every active split as active at now: a source subtask held
+// back by watermark alignment takes no batch, which says nothing about
+// whether its splits have data.
+func (w *sourceWatermarks) touch(now time.Time) {
+	for i := range w.splits {
+		if sp := &w.splits[i]; !sp.ended && !sp.idle {
+			sp.lastActive = now
+		}
+	}
+}
+
 // end records that split i is exhausted.
 func (w *sourceWatermarks) end(i int) { w.splits[i].ended = true }
 

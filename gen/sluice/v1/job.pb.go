@@ -1189,7 +1189,10 @@ type WatermarkSpec struct {
 	Expr string `protobuf:"bytes,3,opt,name=expr,proto3" json:"expr,omitempty"`
 	// A split that delivers no rows for this long (processing time) is idle and
 	// stops holding back the watermark until it delivers again. Zero: never idle.
-	IdleTimeout   *durationpb.Duration `protobuf:"bytes,4,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	IdleTimeout *durationpb.Duration `protobuf:"bytes,4,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	// Watermark alignment with other sources (as Flink's FLIP-182): none when
+	// unset.
+	Alignment     *WatermarkAlignment `protobuf:"bytes,5,opt,name=alignment,proto3" json:"alignment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1252,6 +1255,75 @@ func (x *WatermarkSpec) GetIdleTimeout() *durationpb.Duration {
 	return nil
 }
 
+func (x *WatermarkSpec) GetAlignment() *WatermarkAlignment {
+	if x != nil {
+		return x.Alignment
+	}
+	return nil
+}
+
+// WatermarkAlignment holds back a source subtask whose watermark runs more
+// than max_drift ahead of the slowest active subtask of the sources in its
+// group, until that one catches up. Without it, a source that is cheaper to
+// read (Nexmark's persons next to its auctions) races ahead in event time,
+// and whatever joins or unions the streams keeps its rows in state until
+// the other side's watermark arrives. Idle and finished subtasks do not
+// hold the group back.
+type WatermarkAlignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sources whose watermark declares the same group are aligned. Required.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// How far (event time) a subtask may run ahead of the group's slowest.
+	// Required, positive.
+	MaxDrift      *durationpb.Duration `protobuf:"bytes,2,opt,name=max_drift,json=maxDrift,proto3" json:"max_drift,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatermarkAlignment) Reset() {
+	*x = WatermarkAlignment{}
+	mi := &file_sluice_v1_job_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatermarkAlignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatermarkAlignment) ProtoMessage() {}
+
+func (x *WatermarkAlignment) ProtoReflect() protoreflect.Message {
+	mi := &file_sluice_v1_job_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatermarkAlignment.ProtoReflect.Descriptor instead.
+func (*WatermarkAlignment) Descriptor() ([]byte, []int) {
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatermarkAlignment) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *WatermarkAlignment) GetMaxDrift() *durationpb.Duration {
+	if x != nil {
+		return x.MaxDrift
+	}
+	return nil
+}
+
 // FilterNode keeps the rows for which condition is true (NULL counts as false).
 type FilterNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1263,7 +1335,7 @@ type FilterNode struct {
 
 func (x *FilterNode) Reset() {
 	*x = FilterNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[14]
+	mi := &file_sluice_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1347,7 @@ func (x *FilterNode) String() string {
 func (*FilterNode) ProtoMessage() {}
 
 func (x *FilterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[14]
+	mi := &file_sluice_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1360,7 @@ func (x *FilterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterNode.ProtoReflect.Descriptor instead.
 func (*FilterNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FilterNode) GetCondition() string {
@@ -1308,7 +1380,7 @@ type ProjectNode struct {
 
 func (x *ProjectNode) Reset() {
 	*x = ProjectNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[15]
+	mi := &file_sluice_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1392,7 @@ func (x *ProjectNode) String() string {
 func (*ProjectNode) ProtoMessage() {}
 
 func (x *ProjectNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[15]
+	mi := &file_sluice_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1405,7 @@ func (x *ProjectNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectNode.ProtoReflect.Descriptor instead.
 func (*ProjectNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ProjectNode) GetColumns() []*Column {
@@ -1357,7 +1429,7 @@ type Column struct {
 
 func (x *Column) Reset() {
 	*x = Column{}
-	mi := &file_sluice_v1_job_proto_msgTypes[16]
+	mi := &file_sluice_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1441,7 @@ func (x *Column) String() string {
 func (*Column) ProtoMessage() {}
 
 func (x *Column) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[16]
+	mi := &file_sluice_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1454,7 @@ func (x *Column) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Column.ProtoReflect.Descriptor instead.
 func (*Column) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Column) GetName() string {
@@ -1411,7 +1483,7 @@ type KeyByNode struct {
 
 func (x *KeyByNode) Reset() {
 	*x = KeyByNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[17]
+	mi := &file_sluice_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1495,7 @@ func (x *KeyByNode) String() string {
 func (*KeyByNode) ProtoMessage() {}
 
 func (x *KeyByNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[17]
+	mi := &file_sluice_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1508,7 @@ func (x *KeyByNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyByNode.ProtoReflect.Descriptor instead.
 func (*KeyByNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KeyByNode) GetKeys() []string {
@@ -1455,7 +1527,7 @@ type RebalanceNode struct {
 
 func (x *RebalanceNode) Reset() {
 	*x = RebalanceNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[18]
+	mi := &file_sluice_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1539,7 @@ func (x *RebalanceNode) String() string {
 func (*RebalanceNode) ProtoMessage() {}
 
 func (x *RebalanceNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[18]
+	mi := &file_sluice_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1552,7 @@ func (x *RebalanceNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceNode.ProtoReflect.Descriptor instead.
 func (*RebalanceNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 // SinkNode writes to a connector.
@@ -1496,7 +1568,7 @@ type SinkNode struct {
 
 func (x *SinkNode) Reset() {
 	*x = SinkNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[19]
+	mi := &file_sluice_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1580,7 @@ func (x *SinkNode) String() string {
 func (*SinkNode) ProtoMessage() {}
 
 func (x *SinkNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[19]
+	mi := &file_sluice_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1593,7 @@ func (x *SinkNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SinkNode.ProtoReflect.Descriptor instead.
 func (*SinkNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SinkNode) GetConnector() string {
@@ -1577,7 +1649,7 @@ type WindowNode struct {
 
 func (x *WindowNode) Reset() {
 	*x = WindowNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[20]
+	mi := &file_sluice_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1661,7 @@ func (x *WindowNode) String() string {
 func (*WindowNode) ProtoMessage() {}
 
 func (x *WindowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[20]
+	mi := &file_sluice_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1674,7 @@ func (x *WindowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowNode.ProtoReflect.Descriptor instead.
 func (*WindowNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WindowNode) GetKeys() []string {
@@ -1751,7 +1823,7 @@ type TumblingWindow struct {
 
 func (x *TumblingWindow) Reset() {
 	*x = TumblingWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[21]
+	mi := &file_sluice_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1835,7 @@ func (x *TumblingWindow) String() string {
 func (*TumblingWindow) ProtoMessage() {}
 
 func (x *TumblingWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[21]
+	mi := &file_sluice_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1848,7 @@ func (x *TumblingWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TumblingWindow.ProtoReflect.Descriptor instead.
 func (*TumblingWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TumblingWindow) GetSize() *durationpb.Duration {
@@ -1805,7 +1877,7 @@ type SlidingWindow struct {
 
 func (x *SlidingWindow) Reset() {
 	*x = SlidingWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[22]
+	mi := &file_sluice_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1889,7 @@ func (x *SlidingWindow) String() string {
 func (*SlidingWindow) ProtoMessage() {}
 
 func (x *SlidingWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[22]
+	mi := &file_sluice_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1902,7 @@ func (x *SlidingWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlidingWindow.ProtoReflect.Descriptor instead.
 func (*SlidingWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SlidingWindow) GetSize() *durationpb.Duration {
@@ -1865,7 +1937,7 @@ type SessionWindow struct {
 
 func (x *SessionWindow) Reset() {
 	*x = SessionWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[23]
+	mi := &file_sluice_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1949,7 @@ func (x *SessionWindow) String() string {
 func (*SessionWindow) ProtoMessage() {}
 
 func (x *SessionWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[23]
+	mi := &file_sluice_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +1962,7 @@ func (x *SessionWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionWindow.ProtoReflect.Descriptor instead.
 func (*SessionWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{23}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SessionWindow) GetGap() *durationpb.Duration {
@@ -1911,7 +1983,7 @@ type CountWindow struct {
 
 func (x *CountWindow) Reset() {
 	*x = CountWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[24]
+	mi := &file_sluice_v1_job_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +1995,7 @@ func (x *CountWindow) String() string {
 func (*CountWindow) ProtoMessage() {}
 
 func (x *CountWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[24]
+	mi := &file_sluice_v1_job_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2008,7 @@ func (x *CountWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountWindow.ProtoReflect.Descriptor instead.
 func (*CountWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{24}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CountWindow) GetSize() int64 {
@@ -1962,7 +2034,7 @@ type GlobalWindow struct {
 
 func (x *GlobalWindow) Reset() {
 	*x = GlobalWindow{}
-	mi := &file_sluice_v1_job_proto_msgTypes[25]
+	mi := &file_sluice_v1_job_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2046,7 @@ func (x *GlobalWindow) String() string {
 func (*GlobalWindow) ProtoMessage() {}
 
 func (x *GlobalWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[25]
+	mi := &file_sluice_v1_job_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2059,7 @@ func (x *GlobalWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalWindow.ProtoReflect.Descriptor instead.
 func (*GlobalWindow) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{25}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{26}
 }
 
 // Trigger decides when a window emits.
@@ -2008,7 +2080,7 @@ type Trigger struct {
 
 func (x *Trigger) Reset() {
 	*x = Trigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[26]
+	mi := &file_sluice_v1_job_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2092,7 @@ func (x *Trigger) String() string {
 func (*Trigger) ProtoMessage() {}
 
 func (x *Trigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[26]
+	mi := &file_sluice_v1_job_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2105,7 @@ func (x *Trigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trigger.ProtoReflect.Descriptor instead.
 func (*Trigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{26}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Trigger) GetKind() isTrigger_Kind {
@@ -2123,7 +2195,7 @@ type EventTimeTrigger struct {
 
 func (x *EventTimeTrigger) Reset() {
 	*x = EventTimeTrigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[27]
+	mi := &file_sluice_v1_job_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2207,7 @@ func (x *EventTimeTrigger) String() string {
 func (*EventTimeTrigger) ProtoMessage() {}
 
 func (x *EventTimeTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[27]
+	mi := &file_sluice_v1_job_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2220,7 @@ func (x *EventTimeTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventTimeTrigger.ProtoReflect.Descriptor instead.
 func (*EventTimeTrigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{27}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{28}
 }
 
 // ProcessingTimeTrigger fires when the clock passes the window's end.
@@ -2160,7 +2232,7 @@ type ProcessingTimeTrigger struct {
 
 func (x *ProcessingTimeTrigger) Reset() {
 	*x = ProcessingTimeTrigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[28]
+	mi := &file_sluice_v1_job_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2172,7 +2244,7 @@ func (x *ProcessingTimeTrigger) String() string {
 func (*ProcessingTimeTrigger) ProtoMessage() {}
 
 func (x *ProcessingTimeTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[28]
+	mi := &file_sluice_v1_job_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2185,7 +2257,7 @@ func (x *ProcessingTimeTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessingTimeTrigger.ProtoReflect.Descriptor instead.
 func (*ProcessingTimeTrigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{28}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{29}
 }
 
 // CountTrigger fires every count rows.
@@ -2198,7 +2270,7 @@ type CountTrigger struct {
 
 func (x *CountTrigger) Reset() {
 	*x = CountTrigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[29]
+	mi := &file_sluice_v1_job_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2282,7 @@ func (x *CountTrigger) String() string {
 func (*CountTrigger) ProtoMessage() {}
 
 func (x *CountTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[29]
+	mi := &file_sluice_v1_job_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2295,7 @@ func (x *CountTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountTrigger.ProtoReflect.Descriptor instead.
 func (*CountTrigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{29}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CountTrigger) GetCount() int64 {
@@ -2244,7 +2316,7 @@ type ContinuousTrigger struct {
 
 func (x *ContinuousTrigger) Reset() {
 	*x = ContinuousTrigger{}
-	mi := &file_sluice_v1_job_proto_msgTypes[30]
+	mi := &file_sluice_v1_job_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2328,7 @@ func (x *ContinuousTrigger) String() string {
 func (*ContinuousTrigger) ProtoMessage() {}
 
 func (x *ContinuousTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[30]
+	mi := &file_sluice_v1_job_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2341,7 @@ func (x *ContinuousTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContinuousTrigger.ProtoReflect.Descriptor instead.
 func (*ContinuousTrigger) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{30}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ContinuousTrigger) GetInterval() *durationpb.Duration {
@@ -2295,7 +2367,7 @@ type Evictor struct {
 
 func (x *Evictor) Reset() {
 	*x = Evictor{}
-	mi := &file_sluice_v1_job_proto_msgTypes[31]
+	mi := &file_sluice_v1_job_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2307,7 +2379,7 @@ func (x *Evictor) String() string {
 func (*Evictor) ProtoMessage() {}
 
 func (x *Evictor) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[31]
+	mi := &file_sluice_v1_job_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2320,7 +2392,7 @@ func (x *Evictor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evictor.ProtoReflect.Descriptor instead.
 func (*Evictor) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{31}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Evictor) GetKind() isEvictor_Kind {
@@ -2381,7 +2453,7 @@ type CountEvictor struct {
 
 func (x *CountEvictor) Reset() {
 	*x = CountEvictor{}
-	mi := &file_sluice_v1_job_proto_msgTypes[32]
+	mi := &file_sluice_v1_job_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2465,7 @@ func (x *CountEvictor) String() string {
 func (*CountEvictor) ProtoMessage() {}
 
 func (x *CountEvictor) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[32]
+	mi := &file_sluice_v1_job_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2478,7 @@ func (x *CountEvictor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountEvictor.ProtoReflect.Descriptor instead.
 func (*CountEvictor) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{32}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CountEvictor) GetMaxCount() int64 {
@@ -2426,7 +2498,7 @@ type TimeEvictor struct {
 
 func (x *TimeEvictor) Reset() {
 	*x = TimeEvictor{}
-	mi := &file_sluice_v1_job_proto_msgTypes[33]
+	mi := &file_sluice_v1_job_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2510,7 @@ func (x *TimeEvictor) String() string {
 func (*TimeEvictor) ProtoMessage() {}
 
 func (x *TimeEvictor) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[33]
+	mi := &file_sluice_v1_job_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2523,7 @@ func (x *TimeEvictor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeEvictor.ProtoReflect.Descriptor instead.
 func (*TimeEvictor) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{33}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TimeEvictor) GetKeep() *durationpb.Duration {
@@ -2476,7 +2548,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_sluice_v1_job_proto_msgTypes[34]
+	mi := &file_sluice_v1_job_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2560,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[34]
+	mi := &file_sluice_v1_job_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2573,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{34}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Aggregate) GetName() string {
@@ -2559,7 +2631,7 @@ type JoinNode struct {
 
 func (x *JoinNode) Reset() {
 	*x = JoinNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[35]
+	mi := &file_sluice_v1_job_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2643,7 @@ func (x *JoinNode) String() string {
 func (*JoinNode) ProtoMessage() {}
 
 func (x *JoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[35]
+	mi := &file_sluice_v1_job_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +2656,7 @@ func (x *JoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinNode.ProtoReflect.Descriptor instead.
 func (*JoinNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{35}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *JoinNode) GetLeftKeys() []string {
@@ -2664,7 +2736,7 @@ type IntervalJoin struct {
 
 func (x *IntervalJoin) Reset() {
 	*x = IntervalJoin{}
-	mi := &file_sluice_v1_job_proto_msgTypes[36]
+	mi := &file_sluice_v1_job_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2676,7 +2748,7 @@ func (x *IntervalJoin) String() string {
 func (*IntervalJoin) ProtoMessage() {}
 
 func (x *IntervalJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[36]
+	mi := &file_sluice_v1_job_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2689,7 +2761,7 @@ func (x *IntervalJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalJoin.ProtoReflect.Descriptor instead.
 func (*IntervalJoin) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{36}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *IntervalJoin) GetLeftTime() string {
@@ -2737,7 +2809,7 @@ type WindowJoin struct {
 
 func (x *WindowJoin) Reset() {
 	*x = WindowJoin{}
-	mi := &file_sluice_v1_job_proto_msgTypes[37]
+	mi := &file_sluice_v1_job_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2821,7 @@ func (x *WindowJoin) String() string {
 func (*WindowJoin) ProtoMessage() {}
 
 func (x *WindowJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[37]
+	mi := &file_sluice_v1_job_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2834,7 @@ func (x *WindowJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowJoin.ProtoReflect.Descriptor instead.
 func (*WindowJoin) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{37}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WindowJoin) GetLeftTime() string {
@@ -2838,7 +2910,7 @@ type AggregateNode struct {
 
 func (x *AggregateNode) Reset() {
 	*x = AggregateNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[38]
+	mi := &file_sluice_v1_job_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +2922,7 @@ func (x *AggregateNode) String() string {
 func (*AggregateNode) ProtoMessage() {}
 
 func (x *AggregateNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[38]
+	mi := &file_sluice_v1_job_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +2935,7 @@ func (x *AggregateNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateNode.ProtoReflect.Descriptor instead.
 func (*AggregateNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{38}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AggregateNode) GetKeys() []string {
@@ -2909,7 +2981,7 @@ type TopNNode struct {
 
 func (x *TopNNode) Reset() {
 	*x = TopNNode{}
-	mi := &file_sluice_v1_job_proto_msgTypes[39]
+	mi := &file_sluice_v1_job_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +2993,7 @@ func (x *TopNNode) String() string {
 func (*TopNNode) ProtoMessage() {}
 
 func (x *TopNNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[39]
+	mi := &file_sluice_v1_job_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3006,7 @@ func (x *TopNNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopNNode.ProtoReflect.Descriptor instead.
 func (*TopNNode) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{39}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TopNNode) GetPartitionBy() []string {
@@ -2983,7 +3055,7 @@ type SortKey struct {
 
 func (x *SortKey) Reset() {
 	*x = SortKey{}
-	mi := &file_sluice_v1_job_proto_msgTypes[40]
+	mi := &file_sluice_v1_job_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2995,7 +3067,7 @@ func (x *SortKey) String() string {
 func (*SortKey) ProtoMessage() {}
 
 func (x *SortKey) ProtoReflect() protoreflect.Message {
-	mi := &file_sluice_v1_job_proto_msgTypes[40]
+	mi := &file_sluice_v1_job_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3008,7 +3080,7 @@ func (x *SortKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortKey.ProtoReflect.Descriptor instead.
 func (*SortKey) Descriptor() ([]byte, []int) {
-	return file_sluice_v1_job_proto_rawDescGZIP(), []int{40}
+	return file_sluice_v1_job_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SortKey) GetColumn() string {
@@ -3110,12 +3182,16 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"SourceNode\x12\x1c\n" +
 	"\tconnector\x18\x01 \x01(\tR\tconnector\x121\n" +
 	"\aoptions\x18\x02 \x01(\v2\x17.google.protobuf.StructR\aoptions\x126\n" +
-	"\twatermark\x18\x03 \x01(\v2\x18.sluice.v1.WatermarkSpecR\twatermark\"\xc5\x01\n" +
+	"\twatermark\x18\x03 \x01(\v2\x18.sluice.v1.WatermarkSpecR\twatermark\"\x82\x02\n" +
 	"\rWatermarkSpec\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x12J\n" +
 	"\x14max_out_of_orderness\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11maxOutOfOrderness\x12\x12\n" +
 	"\x04expr\x18\x03 \x01(\tR\x04expr\x12<\n" +
-	"\fidle_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\"*\n" +
+	"\fidle_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12;\n" +
+	"\talignment\x18\x05 \x01(\v2\x1d.sluice.v1.WatermarkAlignmentR\talignment\"b\n" +
+	"\x12WatermarkAlignment\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x126\n" +
+	"\tmax_drift\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bmaxDrift\"*\n" +
 	"\n" +
 	"FilterNode\x12\x1c\n" +
 	"\tcondition\x18\x01 \x01(\tR\tcondition\":\n" +
@@ -3250,7 +3326,7 @@ func file_sluice_v1_job_proto_rawDescGZIP() []byte {
 	return file_sluice_v1_job_proto_rawDescData
 }
 
-var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_sluice_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_sluice_v1_job_proto_goTypes = []any{
 	(*JobSpec)(nil),                 // 0: sluice.v1.JobSpec
 	(*StateBackend)(nil),            // 1: sluice.v1.StateBackend
@@ -3266,35 +3342,36 @@ var file_sluice_v1_job_proto_goTypes = []any{
 	(*Node)(nil),                    // 11: sluice.v1.Node
 	(*SourceNode)(nil),              // 12: sluice.v1.SourceNode
 	(*WatermarkSpec)(nil),           // 13: sluice.v1.WatermarkSpec
-	(*FilterNode)(nil),              // 14: sluice.v1.FilterNode
-	(*ProjectNode)(nil),             // 15: sluice.v1.ProjectNode
-	(*Column)(nil),                  // 16: sluice.v1.Column
-	(*KeyByNode)(nil),               // 17: sluice.v1.KeyByNode
-	(*RebalanceNode)(nil),           // 18: sluice.v1.RebalanceNode
-	(*SinkNode)(nil),                // 19: sluice.v1.SinkNode
-	(*WindowNode)(nil),              // 20: sluice.v1.WindowNode
-	(*TumblingWindow)(nil),          // 21: sluice.v1.TumblingWindow
-	(*SlidingWindow)(nil),           // 22: sluice.v1.SlidingWindow
-	(*SessionWindow)(nil),           // 23: sluice.v1.SessionWindow
-	(*CountWindow)(nil),             // 24: sluice.v1.CountWindow
-	(*GlobalWindow)(nil),            // 25: sluice.v1.GlobalWindow
-	(*Trigger)(nil),                 // 26: sluice.v1.Trigger
-	(*EventTimeTrigger)(nil),        // 27: sluice.v1.EventTimeTrigger
-	(*ProcessingTimeTrigger)(nil),   // 28: sluice.v1.ProcessingTimeTrigger
-	(*CountTrigger)(nil),            // 29: sluice.v1.CountTrigger
-	(*ContinuousTrigger)(nil),       // 30: sluice.v1.ContinuousTrigger
-	(*Evictor)(nil),                 // 31: sluice.v1.Evictor
-	(*CountEvictor)(nil),            // 32: sluice.v1.CountEvictor
-	(*TimeEvictor)(nil),             // 33: sluice.v1.TimeEvictor
-	(*Aggregate)(nil),               // 34: sluice.v1.Aggregate
-	(*JoinNode)(nil),                // 35: sluice.v1.JoinNode
-	(*IntervalJoin)(nil),            // 36: sluice.v1.IntervalJoin
-	(*WindowJoin)(nil),              // 37: sluice.v1.WindowJoin
-	(*AggregateNode)(nil),           // 38: sluice.v1.AggregateNode
-	(*TopNNode)(nil),                // 39: sluice.v1.TopNNode
-	(*SortKey)(nil),                 // 40: sluice.v1.SortKey
-	(*durationpb.Duration)(nil),     // 41: google.protobuf.Duration
-	(*structpb.Struct)(nil),         // 42: google.protobuf.Struct
+	(*WatermarkAlignment)(nil),      // 14: sluice.v1.WatermarkAlignment
+	(*FilterNode)(nil),              // 15: sluice.v1.FilterNode
+	(*ProjectNode)(nil),             // 16: sluice.v1.ProjectNode
+	(*Column)(nil),                  // 17: sluice.v1.Column
+	(*KeyByNode)(nil),               // 18: sluice.v1.KeyByNode
+	(*RebalanceNode)(nil),           // 19: sluice.v1.RebalanceNode
+	(*SinkNode)(nil),                // 20: sluice.v1.SinkNode
+	(*WindowNode)(nil),              // 21: sluice.v1.WindowNode
+	(*TumblingWindow)(nil),          // 22: sluice.v1.TumblingWindow
+	(*SlidingWindow)(nil),           // 23: sluice.v1.SlidingWindow
+	(*SessionWindow)(nil),           // 24: sluice.v1.SessionWindow
+	(*CountWindow)(nil),             // 25: sluice.v1.CountWindow
+	(*GlobalWindow)(nil),            // 26: sluice.v1.GlobalWindow
+	(*Trigger)(nil),                 // 27: sluice.v1.Trigger
+	(*EventTimeTrigger)(nil),        // 28: sluice.v1.EventTimeTrigger
+	(*ProcessingTimeTrigger)(nil),   // 29: sluice.v1.ProcessingTimeTrigger
+	(*CountTrigger)(nil),            // 30: sluice.v1.CountTrigger
+	(*ContinuousTrigger)(nil),       // 31: sluice.v1.ContinuousTrigger
+	(*Evictor)(nil),                 // 32: sluice.v1.Evictor
+	(*CountEvictor)(nil),            // 33: sluice.v1.CountEvictor
+	(*TimeEvictor)(nil),             // 34: sluice.v1.TimeEvictor
+	(*Aggregate)(nil),               // 35: sluice.v1.Aggregate
+	(*JoinNode)(nil),                // 36: sluice.v1.JoinNode
+	(*IntervalJoin)(nil),            // 37: sluice.v1.IntervalJoin
+	(*WindowJoin)(nil),              // 38: sluice.v1.WindowJoin
+	(*AggregateNode)(nil),           // 39: sluice.v1.AggregateNode
+	(*TopNNode)(nil),                // 40: sluice.v1.TopNNode
+	(*SortKey)(nil),                 // 41: sluice.v1.SortKey
+	(*durationpb.Duration)(nil),     // 42: google.protobuf.Duration
+	(*structpb.Struct)(nil),         // 43: google.protobuf.Struct
 }
 var file_sluice_v1_job_proto_depIdxs = []int32{
 	11, // 0: sluice.v1.JobSpec.nodes:type_name -> sluice.v1.Node
@@ -3304,76 +3381,78 @@ var file_sluice_v1_job_proto_depIdxs = []int32{
 	5,  // 4: sluice.v1.JobSpec.restart:type_name -> sluice.v1.RestartStrategy
 	2,  // 5: sluice.v1.StateBackend.memory:type_name -> sluice.v1.MemoryBackend
 	3,  // 6: sluice.v1.StateBackend.lsm:type_name -> sluice.v1.LsmBackend
-	41, // 7: sluice.v1.CheckpointConfig.interval:type_name -> google.protobuf.Duration
-	41, // 8: sluice.v1.CheckpointConfig.timeout:type_name -> google.protobuf.Duration
-	41, // 9: sluice.v1.CheckpointConfig.min_pause:type_name -> google.protobuf.Duration
+	42, // 7: sluice.v1.CheckpointConfig.interval:type_name -> google.protobuf.Duration
+	42, // 8: sluice.v1.CheckpointConfig.timeout:type_name -> google.protobuf.Duration
+	42, // 9: sluice.v1.CheckpointConfig.min_pause:type_name -> google.protobuf.Duration
 	6,  // 10: sluice.v1.RestartStrategy.none:type_name -> sluice.v1.NoRestart
 	7,  // 11: sluice.v1.RestartStrategy.fixed_delay:type_name -> sluice.v1.FixedDelayRestart
 	8,  // 12: sluice.v1.RestartStrategy.exponential_delay:type_name -> sluice.v1.ExponentialDelayRestart
 	9,  // 13: sluice.v1.RestartStrategy.failure_rate:type_name -> sluice.v1.FailureRateRestart
-	41, // 14: sluice.v1.FixedDelayRestart.delay:type_name -> google.protobuf.Duration
-	41, // 15: sluice.v1.ExponentialDelayRestart.initial:type_name -> google.protobuf.Duration
-	41, // 16: sluice.v1.ExponentialDelayRestart.max:type_name -> google.protobuf.Duration
-	41, // 17: sluice.v1.ExponentialDelayRestart.reset_after:type_name -> google.protobuf.Duration
-	41, // 18: sluice.v1.FailureRateRestart.interval:type_name -> google.protobuf.Duration
-	41, // 19: sluice.v1.FailureRateRestart.delay:type_name -> google.protobuf.Duration
-	41, // 20: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
+	42, // 14: sluice.v1.FixedDelayRestart.delay:type_name -> google.protobuf.Duration
+	42, // 15: sluice.v1.ExponentialDelayRestart.initial:type_name -> google.protobuf.Duration
+	42, // 16: sluice.v1.ExponentialDelayRestart.max:type_name -> google.protobuf.Duration
+	42, // 17: sluice.v1.ExponentialDelayRestart.reset_after:type_name -> google.protobuf.Duration
+	42, // 18: sluice.v1.FailureRateRestart.interval:type_name -> google.protobuf.Duration
+	42, // 19: sluice.v1.FailureRateRestart.delay:type_name -> google.protobuf.Duration
+	42, // 20: sluice.v1.RuntimeOptions.linger:type_name -> google.protobuf.Duration
 	12, // 21: sluice.v1.Node.source:type_name -> sluice.v1.SourceNode
-	14, // 22: sluice.v1.Node.filter:type_name -> sluice.v1.FilterNode
-	15, // 23: sluice.v1.Node.project:type_name -> sluice.v1.ProjectNode
-	17, // 24: sluice.v1.Node.key_by:type_name -> sluice.v1.KeyByNode
-	18, // 25: sluice.v1.Node.rebalance:type_name -> sluice.v1.RebalanceNode
-	19, // 26: sluice.v1.Node.sink:type_name -> sluice.v1.SinkNode
-	20, // 27: sluice.v1.Node.window:type_name -> sluice.v1.WindowNode
-	35, // 28: sluice.v1.Node.join:type_name -> sluice.v1.JoinNode
-	38, // 29: sluice.v1.Node.aggregate:type_name -> sluice.v1.AggregateNode
-	39, // 30: sluice.v1.Node.top_n:type_name -> sluice.v1.TopNNode
-	42, // 31: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
+	15, // 22: sluice.v1.Node.filter:type_name -> sluice.v1.FilterNode
+	16, // 23: sluice.v1.Node.project:type_name -> sluice.v1.ProjectNode
+	18, // 24: sluice.v1.Node.key_by:type_name -> sluice.v1.KeyByNode
+	19, // 25: sluice.v1.Node.rebalance:type_name -> sluice.v1.RebalanceNode
+	20, // 26: sluice.v1.Node.sink:type_name -> sluice.v1.SinkNode
+	21, // 27: sluice.v1.Node.window:type_name -> sluice.v1.WindowNode
+	36, // 28: sluice.v1.Node.join:type_name -> sluice.v1.JoinNode
+	39, // 29: sluice.v1.Node.aggregate:type_name -> sluice.v1.AggregateNode
+	40, // 30: sluice.v1.Node.top_n:type_name -> sluice.v1.TopNNode
+	43, // 31: sluice.v1.SourceNode.options:type_name -> google.protobuf.Struct
 	13, // 32: sluice.v1.SourceNode.watermark:type_name -> sluice.v1.WatermarkSpec
-	41, // 33: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
-	41, // 34: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
-	16, // 35: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
-	42, // 36: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
-	21, // 37: sluice.v1.WindowNode.tumbling:type_name -> sluice.v1.TumblingWindow
-	22, // 38: sluice.v1.WindowNode.sliding:type_name -> sluice.v1.SlidingWindow
-	23, // 39: sluice.v1.WindowNode.session:type_name -> sluice.v1.SessionWindow
-	24, // 40: sluice.v1.WindowNode.count:type_name -> sluice.v1.CountWindow
-	25, // 41: sluice.v1.WindowNode.global:type_name -> sluice.v1.GlobalWindow
-	26, // 42: sluice.v1.WindowNode.trigger:type_name -> sluice.v1.Trigger
-	31, // 43: sluice.v1.WindowNode.evictor:type_name -> sluice.v1.Evictor
-	41, // 44: sluice.v1.WindowNode.allowed_lateness:type_name -> google.protobuf.Duration
-	34, // 45: sluice.v1.WindowNode.aggregates:type_name -> sluice.v1.Aggregate
-	41, // 46: sluice.v1.TumblingWindow.size:type_name -> google.protobuf.Duration
-	41, // 47: sluice.v1.TumblingWindow.offset:type_name -> google.protobuf.Duration
-	41, // 48: sluice.v1.SlidingWindow.size:type_name -> google.protobuf.Duration
-	41, // 49: sluice.v1.SlidingWindow.slide:type_name -> google.protobuf.Duration
-	41, // 50: sluice.v1.SlidingWindow.offset:type_name -> google.protobuf.Duration
-	41, // 51: sluice.v1.SessionWindow.gap:type_name -> google.protobuf.Duration
-	27, // 52: sluice.v1.Trigger.event_time:type_name -> sluice.v1.EventTimeTrigger
-	28, // 53: sluice.v1.Trigger.processing_time:type_name -> sluice.v1.ProcessingTimeTrigger
-	29, // 54: sluice.v1.Trigger.count:type_name -> sluice.v1.CountTrigger
-	30, // 55: sluice.v1.Trigger.continuous:type_name -> sluice.v1.ContinuousTrigger
-	41, // 56: sluice.v1.ContinuousTrigger.interval:type_name -> google.protobuf.Duration
-	32, // 57: sluice.v1.Evictor.count:type_name -> sluice.v1.CountEvictor
-	33, // 58: sluice.v1.Evictor.time:type_name -> sluice.v1.TimeEvictor
-	41, // 59: sluice.v1.TimeEvictor.keep:type_name -> google.protobuf.Duration
-	36, // 60: sluice.v1.JoinNode.interval:type_name -> sluice.v1.IntervalJoin
-	37, // 61: sluice.v1.JoinNode.window:type_name -> sluice.v1.WindowJoin
-	16, // 62: sluice.v1.JoinNode.columns:type_name -> sluice.v1.Column
-	41, // 63: sluice.v1.JoinNode.state_ttl:type_name -> google.protobuf.Duration
-	41, // 64: sluice.v1.IntervalJoin.lower:type_name -> google.protobuf.Duration
-	41, // 65: sluice.v1.IntervalJoin.upper:type_name -> google.protobuf.Duration
-	21, // 66: sluice.v1.WindowJoin.tumbling:type_name -> sluice.v1.TumblingWindow
-	22, // 67: sluice.v1.WindowJoin.sliding:type_name -> sluice.v1.SlidingWindow
-	34, // 68: sluice.v1.AggregateNode.aggregates:type_name -> sluice.v1.Aggregate
-	41, // 69: sluice.v1.AggregateNode.state_ttl:type_name -> google.protobuf.Duration
-	40, // 70: sluice.v1.TopNNode.order_by:type_name -> sluice.v1.SortKey
-	41, // 71: sluice.v1.TopNNode.state_ttl:type_name -> google.protobuf.Duration
-	72, // [72:72] is the sub-list for method output_type
-	72, // [72:72] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	42, // 33: sluice.v1.WatermarkSpec.max_out_of_orderness:type_name -> google.protobuf.Duration
+	42, // 34: sluice.v1.WatermarkSpec.idle_timeout:type_name -> google.protobuf.Duration
+	14, // 35: sluice.v1.WatermarkSpec.alignment:type_name -> sluice.v1.WatermarkAlignment
+	42, // 36: sluice.v1.WatermarkAlignment.max_drift:type_name -> google.protobuf.Duration
+	17, // 37: sluice.v1.ProjectNode.columns:type_name -> sluice.v1.Column
+	43, // 38: sluice.v1.SinkNode.options:type_name -> google.protobuf.Struct
+	22, // 39: sluice.v1.WindowNode.tumbling:type_name -> sluice.v1.TumblingWindow
+	23, // 40: sluice.v1.WindowNode.sliding:type_name -> sluice.v1.SlidingWindow
+	24, // 41: sluice.v1.WindowNode.session:type_name -> sluice.v1.SessionWindow
+	25, // 42: sluice.v1.WindowNode.count:type_name -> sluice.v1.CountWindow
+	26, // 43: sluice.v1.WindowNode.global:type_name -> sluice.v1.GlobalWindow
+	27, // 44: sluice.v1.WindowNode.trigger:type_name -> sluice.v1.Trigger
+	32, // 45: sluice.v1.WindowNode.evictor:type_name -> sluice.v1.Evictor
+	42, // 46: sluice.v1.WindowNode.allowed_lateness:type_name -> google.protobuf.Duration
+	35, // 47: sluice.v1.WindowNode.aggregates:type_name -> sluice.v1.Aggregate
+	42, // 48: sluice.v1.TumblingWindow.size:type_name -> google.protobuf.Duration
+	42, // 49: sluice.v1.TumblingWindow.offset:type_name -> google.protobuf.Duration
+	42, // 50: sluice.v1.SlidingWindow.size:type_name -> google.protobuf.Duration
+	42, // 51: sluice.v1.SlidingWindow.slide:type_name -> google.protobuf.Duration
+	42, // 52: sluice.v1.SlidingWindow.offset:type_name -> google.protobuf.Duration
+	42, // 53: sluice.v1.SessionWindow.gap:type_name -> google.protobuf.Duration
+	28, // 54: sluice.v1.Trigger.event_time:type_name -> sluice.v1.EventTimeTrigger
+	29, // 55: sluice.v1.Trigger.processing_time:type_name -> sluice.v1.ProcessingTimeTrigger
+	30, // 56: sluice.v1.Trigger.count:type_name -> sluice.v1.CountTrigger
+	31, // 57: sluice.v1.Trigger.continuous:type_name -> sluice.v1.ContinuousTrigger
+	42, // 58: sluice.v1.ContinuousTrigger.interval:type_name -> google.protobuf.Duration
+	33, // 59: sluice.v1.Evictor.count:type_name -> sluice.v1.CountEvictor
+	34, // 60: sluice.v1.Evictor.time:type_name -> sluice.v1.TimeEvictor
+	42, // 61: sluice.v1.TimeEvictor.keep:type_name -> google.protobuf.Duration
+	37, // 62: sluice.v1.JoinNode.interval:type_name -> sluice.v1.IntervalJoin
+	38, // 63: sluice.v1.JoinNode.window:type_name -> sluice.v1.WindowJoin
+	17, // 64: sluice.v1.JoinNode.columns:type_name -> sluice.v1.Column
+	42, // 65: sluice.v1.JoinNode.state_ttl:type_name -> google.protobuf.Duration
+	42, // 66: sluice.v1.IntervalJoin.lower:type_name -> google.protobuf.Duration
+	42, // 67: sluice.v1.IntervalJoin.upper:type_name -> google.protobuf.Duration
+	22, // 68: sluice.v1.WindowJoin.tumbling:type_name -> sluice.v1.TumblingWindow
+	23, // 69: sluice.v1.WindowJoin.sliding:type_name -> sluice.v1.SlidingWindow
+	35, // 70: sluice.v1.AggregateNode.aggregates:type_name -> sluice.v1.Aggregate
+	42, // 71: sluice.v1.AggregateNode.state_ttl:type_name -> google.protobuf.Duration
+	41, // 72: sluice.v1.TopNNode.order_by:type_name -> sluice.v1.SortKey
+	42, // 73: sluice.v1.TopNNode.state_ttl:type_name -> google.protobuf.Duration
+	74, // [74:74] is the sub-list for method output_type
+	74, // [74:74] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_sluice_v1_job_proto_init() }
@@ -3404,24 +3483,24 @@ func file_sluice_v1_job_proto_init() {
 		(*Node_Aggregate)(nil),
 		(*Node_TopN)(nil),
 	}
-	file_sluice_v1_job_proto_msgTypes[20].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[21].OneofWrappers = []any{
 		(*WindowNode_Tumbling)(nil),
 		(*WindowNode_Sliding)(nil),
 		(*WindowNode_Session)(nil),
 		(*WindowNode_Count)(nil),
 		(*WindowNode_Global)(nil),
 	}
-	file_sluice_v1_job_proto_msgTypes[26].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[27].OneofWrappers = []any{
 		(*Trigger_EventTime)(nil),
 		(*Trigger_ProcessingTime)(nil),
 		(*Trigger_Count)(nil),
 		(*Trigger_Continuous)(nil),
 	}
-	file_sluice_v1_job_proto_msgTypes[31].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[32].OneofWrappers = []any{
 		(*Evictor_Count)(nil),
 		(*Evictor_Time)(nil),
 	}
-	file_sluice_v1_job_proto_msgTypes[37].OneofWrappers = []any{
+	file_sluice_v1_job_proto_msgTypes[38].OneofWrappers = []any{
 		(*WindowJoin_Tumbling)(nil),
 		(*WindowJoin_Sliding)(nil),
 	}
@@ -3431,7 +3510,7 @@ func file_sluice_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sluice_v1_job_proto_rawDesc), len(file_sluice_v1_job_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
