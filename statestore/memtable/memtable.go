@@ -294,7 +294,11 @@ func (m *Memtable) Get(ukey []byte, readSeq uint64) (e base.Entry, ok bool) {
 // GetHash is Get for a key whose base.KeyHash the caller computed.
 func (m *Memtable) GetHash(ukey []byte, hash, readSeq uint64) (e base.Entry, ok bool) {
 	e, ok = m.GetPointHash(ukey, hash, readSeq)
-	if s, found := m.MaxCoveringRangeDel(ukey, readSeq); found && (!ok || s > e.SeqNum) {
+	var floor uint64
+	if ok {
+		floor = e.SeqNum
+	}
+	if s, found := m.MaxCoveringRangeDelAbove(ukey, readSeq, floor); found {
 		return base.Entry{Kind: base.KindRangeDelete, SeqNum: s}, true
 	}
 	return e, ok
@@ -329,11 +333,20 @@ func (m *Memtable) GetPointHash(ukey []byte, hash, readSeq uint64) (e base.Entry
 // MaxCoveringRangeDel returns the largest seqnum <= readSeq of the
 // memtable's range deletions that cover ukey, and whether there is one.
 func (m *Memtable) MaxCoveringRangeDel(ukey []byte, readSeq uint64) (uint64, bool) {
+	return m.MaxCoveringRangeDelAbove(ukey, readSeq, 0)
+}
+
+// MaxCoveringRangeDelAbove returns the largest seqnum <= readSeq of the
+// memtable's range deletions that cover ukey, if one is above floor (the
+// seqnum of the point entry the caller found; 0 for none). Deletions at or
+// below floor cannot hide that entry, and the runs that hold only such
+// deletions are not searched.
+func (m *Memtable) MaxCoveringRangeDelAbove(ukey []byte, readSeq, floor uint64) (uint64, bool) {
 	rd := m.rdView.Load()
 	if rd == nil {
 		return 0, false
 	}
-	return rd.maxCovering(ukey, readSeq)
+	return rd.maxCovering(ukey, readSeq, floor)
 }
 
 // RangeDelFragments returns the range deletions of the writer sessions

@@ -61,16 +61,20 @@ func (v *rangeDelView) add(dels []base.RangeDel) *rangeDelView {
 }
 
 // maxCovering returns the largest sequence number <= readSeq of a range
-// deletion covering ukey.
-func (v *rangeDelView) maxCovering(ukey []byte, readSeq uint64) (best uint64, found bool) {
+// deletion covering ukey, if it is above floor: runs whose deletions are
+// all at or below floor are not searched.
+func (v *rangeDelView) maxCovering(ukey []byte, readSeq, floor uint64) (best uint64, found bool) {
 	for i := len(v.runs) - 1; i >= 0; i-- {
 		r := &v.runs[i]
-		if r.minSeq > readSeq || found && r.maxSeq <= best {
+		if r.minSeq > readSeq || r.maxSeq <= floor || found && r.maxSeq <= best {
 			continue
 		}
 		if s, ok := r.frags.MaxCovering(ukey, readSeq); ok && (!found || s > best) {
 			best, found = s, true
 		}
+	}
+	if best <= floor {
+		return 0, false
 	}
 	return best, found
 }

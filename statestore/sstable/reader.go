@@ -64,7 +64,9 @@ type Reader struct {
 	filter    []byte
 	rangeDels []base.RangeDel
 	frags     base.Fragments
-	props     *Properties
+	// maxRangeDelSeq is the largest seqnum of the range deletions (0: none).
+	maxRangeDelSeq uint64
+	props          *Properties
 }
 
 // Open reads the table's metadata with two reads: the footer, then the
@@ -157,6 +159,9 @@ func Open(ctx context.Context, src Readable, opts ReaderOptions) (*Reader, error
 		return nil, bi.err
 	}
 	r.frags = base.Fragmentize(r.rangeDels)
+	for _, d := range r.rangeDels {
+		r.maxRangeDelSeq = max(r.maxRangeDelSeq, d.SeqNum)
+	}
 	return r, nil
 }
 
@@ -294,6 +299,21 @@ func (r *Reader) TryGetPointAtHash(ukey []byte, hash, readSeq uint64) (e base.En
 // range deletions that cover ukey, and whether there is one.
 func (r *Reader) MaxCoveringRangeDel(ukey []byte, readSeq uint64) (uint64, bool) {
 	return r.frags.MaxCovering(ukey, readSeq)
+}
+
+// MaxCoveringRangeDelAbove is MaxCoveringRangeDel for a caller that only
+// cares about deletions above floor (the seqnum of the point entry it
+// found): a table whose deletions are all at or below floor is not
+// searched.
+func (r *Reader) MaxCoveringRangeDelAbove(ukey []byte, readSeq, floor uint64) (uint64, bool) {
+	if r.maxRangeDelSeq <= floor {
+		return 0, false
+	}
+	s, ok := r.frags.MaxCovering(ukey, readSeq)
+	if !ok || s <= floor {
+		return 0, false
+	}
+	return s, true
 }
 
 // pointScratch is the block iterator of one point read.
