@@ -2,12 +2,10 @@ package lsm
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -805,17 +803,9 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 		if !ok {
 			break
 		}
-		if op.Kind != statestore.OpDeleteRange {
-			order = append(order, int32(len(ops)))
-		}
 		ops = append(ops, op)
 	}
-	slices.SortFunc(order, func(i, j int32) int {
-		if c := bytes.Compare(ops[i].Key, ops[j].Key); c != 0 {
-			return c
-		}
-		return cmp.Compare(j, i)
-	})
+	order = sortPointOps(ops, order)
 	var puts, dels, ranges, written int64
 	w, err := mem.BeginWrite() // one lock for the whole batch
 	if err != nil {
