@@ -443,13 +443,15 @@ func (rs *readState) live(e base.Entry, key []byte, mems []*memtable.Memtable, t
 	if !ok {
 		return nil, false
 	}
+	// Only deletions newer than e can hide it: the sources search nothing
+	// older.
 	for _, m := range mems {
-		if s, found := m.MaxCoveringRangeDel(key, rs.seq); found && s > e.SeqNum {
+		if _, found := m.MaxCoveringRangeDelAbove(key, rs.seq, e.SeqNum); found {
 			return nil, false
 		}
 	}
 	for _, r := range tables {
-		if s, found := r.MaxCoveringRangeDel(key, rs.seq); found && s > e.SeqNum {
+		if _, found := r.MaxCoveringRangeDelAbove(key, rs.seq, e.SeqNum); found {
 			return nil, false
 		}
 	}
