@@ -33,7 +33,10 @@
 // Savepoints are checkpoints the user triggers (TriggerSavepoint): they are
 // also published in the job's checkpoints, so a restart after a savepoint
 // resumes from it (its transactions are committed), and their copy in the
-// user's directory is never deleted. When a bounded job ends, FinalID and
+// user's directory is never deleted. Checkpoints go on after some tasks
+// have ended their input (TaskFinished): each counts as acknowledged, with
+// the end positions it reported and no state, by every checkpoint after the
+// last barrier it took. When a bounded job ends, FinalID and
 // Finish publish a checkpoint of Kind Final holding the last transactions;
 // a job restored from it is finished.
 //
