@@ -51,6 +51,12 @@ func (s *bucketStorage) check(op, name string) error {
 
 // ReadObject implements Storage.
 func (s *bucketStorage) ReadObject(ctx context.Context, name string) (Readable, int64, error) {
+	if s.kind == "file" {
+		if err := s.check("read", name); err != nil {
+			return nil, 0, err
+		}
+		return s.readFile(name)
+	}
 	size, err := s.Size(ctx, name)
 	if err != nil {
 		return nil, 0, err
