@@ -25,6 +25,18 @@
 // background work failed, a stalled Apply returns that error instead of
 // waiting (and the work is retried).
 //
+// # Reads
+//
+// A point read looks for the key's newest point entry in the memtables,
+// then in the candidate tables (every L0 table whose range holds the key,
+// then one per level), newest first, and stops at the first it finds. Only
+// then does it check range deletions, and only those newer than the entry
+// in the sources at least as new as the one that holds it: a key no source
+// holds, the most common read of a stream job, searches none. MultiGet
+// answers in the calling goroutine what the memtables, open tables and
+// cached blocks hold, and hands only the keys that need a table opened or a
+// block read to Options.MultiGetConcurrency workers.
+//
 // # Checkpoints
 //
 // Checkpoint(id) freezes the memtable and returns a Pending at once. The
@@ -54,8 +66,9 @@
 // # Compaction
 //
 // One background goroutine runs the compaction manifest.Pick chooses (L0
-// by table count once it holds Picker.L0MinBytes, or at L0MaxTables
-// tables; other levels by size against a geometric target). The
+// by table count once it holds Picker.L0MinBytes or its L1 overlap is at
+// most Picker.L0CheapRatio times its size, or at L0MaxTables tables; other
+// levels by size against a geometric target). The
 // compaction filter drops shadowed versions, entries covered by range
 // deletions, expired entries, entries Options.Filter rejects and keys
 // outside the owned range; a dropped live entry becomes a tombstone unless
