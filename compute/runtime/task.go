@@ -539,7 +539,9 @@ func (t *task) runSource(ctx context.Context) error {
 			stopReaders()
 			return fmt.Errorf("node %q subtask %d: open split %q: %w", head.ID, t.subtask, s.ID, err)
 		}
-		go readSplit(readCtx, i, r, head.Watermark, t.job.opts.Allocator, events, done)
+		// Positions matter only to checkpoints (the task has triggers
+		// then): without them, no batch clones its split's position.
+		go readSplit(readCtx, i, r, head.Watermark, t.triggers != nil, t.job.opts.Allocator, events, done)
 	}
 	defer func() {
 		stopReaders()
@@ -695,8 +697,9 @@ func (t *task) runSource(ctx context.Context) error {
 }
 
 // readSplit reads split i until it ends, handing batches (with their
-// watermark candidates) to the source task.
-func readSplit(ctx context.Context, i int, r connectors.SplitReader, wm *plan.WatermarkStrategy, mem memory.Allocator, events chan<- splitEvent, done chan<- struct{}) {
+// watermark candidates and, with positions, the split's position after
+// them) to the source task.
+func readSplit(ctx context.Context, i int, r connectors.SplitReader, wm *plan.WatermarkStrategy, positions bool, mem memory.Allocator, events chan<- splitEvent, done chan<- struct{}) {
 	defer func() { done <- struct{}{} }()
 	defer r.Close()
 	send := func(ev splitEvent) bool {
@@ -718,7 +721,10 @@ func readSplit(ctx context.Context, i int, r connectors.SplitReader, wm *plan.Wa
 			}
 			return
 		}
-		ev := splitEvent{split: i, batch: b, pos: bytes.Clone(r.Position())}
+		ev := splitEvent{split: i, batch: b}
+		if positions {
+			ev.pos = bytes.Clone(r.Position())
+		}
 		if wm != nil {
 			ev.wm, ev.hasWM, err = watermarkCandidate(ctx, mem, wm, b)
 			if err != nil {
