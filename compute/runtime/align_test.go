@@ -15,8 +15,8 @@ import (
 	"github.com/sluicedata/sluice/connectors"
 )
 
-// tsReader tracks the largest event time (column ts) its batches carry and
-// calls before ahead of each batch it returns.
+// tsReader records the largest event time (column ts) its batches carry,
+// calls before ahead of reading each batch and after with each batch.
 type tsReader struct {
 	connectors.SplitReader
 	max    *atomic.Int64 // ms
@@ -41,19 +41,6 @@ func (r *tsReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		}
 	}
 	return b, err
-}
-
-type tsSource struct {
-	connectors.Source
-	wrap func(r connectors.SplitReader) connectors.SplitReader
-}
-
-func (s tsSource) Open(ctx context.Context, sp connectors.Split, pos connectors.Position, opts connectors.ReadOptions) (connectors.SplitReader, error) {
-	r, err := s.Source.Open(ctx, sp, pos, opts)
-	if err != nil {
-		return nil, err
-	}
-	return s.wrap(r), nil
 }
 
 // TestWatermarkAlignment runs a fast source and a slow one (each batch of
@@ -100,7 +87,7 @@ nodes:
 	for _, n := range p.Nodes {
 		switch n.ID {
 		case "slow":
-			n.Source = tsSource{n.Source, func(r connectors.SplitReader) connectors.SplitReader {
+			n.Source = wrapSource(n.Source, func(_ connectors.Split, r connectors.SplitReader) connectors.SplitReader {
 				return &tsReader{SplitReader: r, max: &slowMax, before: func(ctx context.Context) error {
 					select {
 					case <-tokens:
@@ -109,9 +96,9 @@ nodes:
 						return ctx.Err()
 					}
 				}}
-			}}
+			})
 		case "fast":
-			n.Source = tsSource{n.Source, func(r connectors.SplitReader) connectors.SplitReader {
+			n.Source = wrapSource(n.Source, func(_ connectors.Split, r connectors.SplitReader) connectors.SplitReader {
 				return &tsReader{SplitReader: r, max: &fastMax, after: func(b arrow.RecordBatch) {
 					// How far ahead of the slow source's last batch this one
 					// starts.
@@ -123,7 +110,7 @@ nodes:
 						worst.Store(ahead)
 					}
 				}}
-			}}
+			})
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

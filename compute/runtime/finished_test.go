@@ -19,29 +19,16 @@ import (
 	"github.com/sluicedata/sluice/statestore/objstore"
 )
 
-// countingSource counts the rows its readers emit, over every attempt.
-type countingSource struct {
-	connectors.Source
-	rows atomic.Int64
-}
-
-func (c *countingSource) Open(ctx context.Context, s connectors.Split, pos connectors.Position, opts connectors.ReadOptions) (connectors.SplitReader, error) {
-	r, err := c.Source.Open(ctx, s, pos, opts)
-	if err != nil {
-		return nil, err
-	}
-	return &countingReader{SplitReader: r, c: c}, nil
-}
-
+// countingReader adds the rows it emits to rows.
 type countingReader struct {
 	connectors.SplitReader
-	c *countingSource
+	rows *atomic.Int64
 }
 
 func (r *countingReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	b, err := r.SplitReader.Next(ctx)
 	if b != nil {
-		r.c.rows.Add(b.NumRows())
+		r.rows.Add(b.NumRows())
 	}
 	return b, err
 }
@@ -73,28 +60,26 @@ func (h ckptSignal) WithGroup(name string) slog.Handler {
 	return ckptSignal{h.Handler.WithGroup(name), h.n, h.completed}
 }
 
-// lateFailingSource fails the reader of split 0 while failures remain,
-// each time after it has emitted some rows and two more checkpoints have
-// completed since the previous failure (it waits for them: a blocked
-// reader still lets barriers through).
-type lateFailingSource struct {
-	connectors.Source
+// lateFailer fails the reader of split 0 while failures remain, each time
+// after it has emitted some rows and two more checkpoints have completed
+// since the previous failure (it waits for them: a blocked reader still
+// lets barriers through).
+type lateFailer struct {
 	sig      ckptSignal
 	failures atomic.Int64
 	injected atomic.Int64
 }
 
-func (f *lateFailingSource) Open(ctx context.Context, s connectors.Split, pos connectors.Position, opts connectors.ReadOptions) (connectors.SplitReader, error) {
-	r, err := f.Source.Open(ctx, s, pos, opts)
-	if err != nil || s.ID != "0" {
-		return r, err
+func (f *lateFailer) reader(s connectors.Split, r connectors.SplitReader) connectors.SplitReader {
+	if s.ID != "0" {
+		return r
 	}
-	return &lateFailingReader{SplitReader: r, f: f}, nil
+	return &lateFailingReader{SplitReader: r, f: f}
 }
 
 type lateFailingReader struct {
 	connectors.SplitReader
-	f       *lateFailingSource
+	f       *lateFailer
 	emitted int64
 }
 
@@ -194,12 +179,13 @@ nodes:
 	for _, n := range p.Nodes {
 		nodes[n.ID] = n
 	}
-	s := &countingSource{Source: nodes["s"].Source}
-	nodes["s"].Source = s
-	l := &lateFailingSource{Source: nodes["l"].Source}
+	var shortRows atomic.Int64
+	nodes["s"].Source = wrapSource(nodes["s"].Source, func(_ connectors.Split, r connectors.SplitReader) connectors.SplitReader {
+		return &countingReader{SplitReader: r, rows: &shortRows}
+	})
+	l := &lateFailer{sig: ckptSignal{Handler: testLogger(t).Handler(), n: new(atomic.Int64), completed: make(chan struct{}, 1)}}
 	l.failures.Store(3)
-	l.sig = ckptSignal{Handler: testLogger(t).Handler(), n: new(atomic.Int64), completed: make(chan struct{}, 1)}
-	nodes["l"].Source = l
+	nodes["l"].Source = wrapSource(nodes["l"].Source, l.reader)
 	sink := computetest.NewTxnCollector()
 	nodes["out"].Sink = sink
 	st, err := objstore.Open(context.Background(), "mem://")
@@ -249,12 +235,12 @@ nodes:
 	// finished, and a restart restores it at its end. Had checkpoints
 	// stopped when it finished, the job would hang (the failing reader
 	// waits for checkpoints) or every restart would read it again.
-	if read := s.rows.Load(); read >= short*(1+stats.Restarts) {
+	if read := shortRows.Load(); read >= short*(1+stats.Restarts) {
 		t.Errorf("the short source emitted %d rows over %d restarts: it was read again from its start each time", read, stats.Restarts)
 	}
 	if sink.Staged() != 0 {
 		t.Errorf("%d transactions left staged", sink.Staged())
 	}
 	checkGarbage(t, st)
-	t.Logf("%d restarts, %d checkpoints, short source read %d rows", stats.Restarts, stats.CheckpointsCompleted, s.rows.Load())
+	t.Logf("%d restarts, %d checkpoints, short source read %d rows", stats.Restarts, stats.CheckpointsCompleted, shortRows.Load())
 }

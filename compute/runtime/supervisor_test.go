@@ -94,25 +94,39 @@ func windowRows(t *testing.T, rows []computetest.Row) []string {
 	return out
 }
 
-// flakySource fails its readers at random moments while failures remain.
-type flakySource struct {
+// wrapSource returns src with every split reader it opens passed through
+// wrap: the tests count, gate or fail reads this way.
+func wrapSource(src connectors.Source, wrap func(connectors.Split, connectors.SplitReader) connectors.SplitReader) connectors.Source {
+	return wrappedSource{src, wrap}
+}
+
+type wrappedSource struct {
 	connectors.Source
+	wrap func(connectors.Split, connectors.SplitReader) connectors.SplitReader
+}
+
+func (w wrappedSource) Open(ctx context.Context, s connectors.Split, pos connectors.Position, opts connectors.ReadOptions) (connectors.SplitReader, error) {
+	r, err := w.Source.Open(ctx, s, pos, opts)
+	if err != nil {
+		return nil, err
+	}
+	return w.wrap(s, r), nil
+}
+
+// flaky fails the readers it wraps at random moments while failures
+// remain.
+type flaky struct {
 	failures atomic.Int64
 	seed     atomic.Uint64
 }
 
-func (f *flakySource) Open(ctx context.Context, s connectors.Split, pos connectors.Position, opts connectors.ReadOptions) (connectors.SplitReader, error) {
-	r, err := f.Source.Open(ctx, s, pos, opts)
-	if err != nil {
-		return nil, err
-	}
-	seed := f.seed.Add(1)
-	return &flakyReader{SplitReader: r, f: f, rng: rand.New(rand.NewPCG(seed, 7))}, nil
+func (f *flaky) reader(_ connectors.Split, r connectors.SplitReader) connectors.SplitReader {
+	return &flakyReader{SplitReader: r, f: f, rng: rand.New(rand.NewPCG(f.seed.Add(1), 7))}
 }
 
 type flakyReader struct {
 	connectors.SplitReader
-	f   *flakySource
+	f   *flaky
 	rng *rand.Rand
 }
 
@@ -154,9 +168,9 @@ func TestSupervisorExactlyOnce(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			p := windowJob(t, rows, keys, "0.02s")
-			src := &flakySource{Source: p.Nodes[0].Source}
+			src := &flaky{}
 			src.failures.Store(tc.failures)
-			p.Nodes[0].Source = src
+			p.Nodes[0].Source = wrapSource(p.Nodes[0].Source, src.reader)
 			sink := computetest.NewTxnCollector()
 			p.Nodes[len(p.Nodes)-1].Sink = sink
 			base, err := objstore.Open(context.Background(), "mem://")
