@@ -124,6 +124,9 @@ func TestWatermarkSpecErrors(t *testing.T) {
 		{&sluicev1.WatermarkSpec{Column: "ts", Expr: "id + 1"}, "want a timestamp"},
 		{&sluicev1.WatermarkSpec{Column: "ts", Expr: "ts", MaxOutOfOrderness: durationpb.New(time.Second)}, "not both"},
 		{&sluicev1.WatermarkSpec{Column: "ts", IdleTimeout: durationpb.New(-time.Second)}, "idle_timeout"},
+		{&sluicev1.WatermarkSpec{Column: "ts", Alignment: &sluicev1.WatermarkAlignment{MaxDrift: durationpb.New(time.Second)}}, "source.watermark.alignment.group: the group name is required"},
+		{&sluicev1.WatermarkSpec{Column: "ts", Alignment: &sluicev1.WatermarkAlignment{Group: "g"}}, "source.watermark.alignment.max_drift: 0s must be a positive duration"},
+		{&sluicev1.WatermarkSpec{Column: "ts", Alignment: &sluicev1.WatermarkAlignment{Group: "g", MaxDrift: durationpb.New(-time.Second)}}, "max_drift: -1s must be a positive duration"},
 	} {
 		env := stream.NewEnv("bad")
 		env.FromSource("src", "test-sequence", stream.Options{"rows": 1}).SinkTo("out", "blackhole", nil)
