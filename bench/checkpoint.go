@@ -90,9 +90,6 @@ func (c *CheckpointConfig) ensureDefaults() {
 	if len(c.Queries) == 0 {
 		c.Queries = []string{"q5", "q7", "q8"}
 	}
-	if c.Events < 0 {
-		c.Events = 0
-	}
 	if c.Quick && c.Events == 0 {
 		c.Events = 1_000_000
 	}
@@ -193,6 +190,9 @@ type CheckpointReport struct {
 // and the time from an injected failure to the first output after
 // recovery. It writes a table to w.
 func RunCheckpoint(ctx context.Context, cfg CheckpointConfig, w io.Writer) (*CheckpointReport, error) {
+	if cfg.Events < 0 {
+		return nil, fmt.Errorf("bench checkpoint: events %d: must be positive (0: the per-query default)", cfg.Events)
+	}
 	cfg.ensureDefaults()
 	dir := cfg.Dir
 	if dir == "" {
