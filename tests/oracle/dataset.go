@@ -181,6 +181,23 @@ func (d *Dataset) Query(ctx context.Context, query string) ([]string, [][]any, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("oracle: duckdb: %w", err)
 	}
+	cols, out, err := scanAll(rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, vals := range out {
+		for i, v := range vals {
+			if vals[i], err = Normalize(v); err != nil {
+				return nil, nil, fmt.Errorf("oracle: duckdb column %q: %w", cols[i], err)
+			}
+		}
+	}
+	return cols, out, nil
+}
+
+// scanAll reads every row of rows, as the driver's values, and closes
+// rows.
+func scanAll(rows *sql.Rows) ([]string, [][]any, error) {
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
@@ -195,11 +212,6 @@ func (d *Dataset) Query(ctx context.Context, query string) ([]string, [][]any, e
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, nil, fmt.Errorf("oracle: duckdb scan: %w", err)
-		}
-		for i, v := range vals {
-			if vals[i], err = Normalize(v); err != nil {
-				return nil, nil, fmt.Errorf("oracle: duckdb column %q: %w", cols[i], err)
-			}
 		}
 		out = append(out, vals)
 	}

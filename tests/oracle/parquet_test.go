@@ -202,29 +202,17 @@ func duckRows(t *testing.T, db *sql.DB, query string) []string {
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
+	_, vals, err := scanAll(rows)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", query, err)
 	}
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		cells := make([]string, len(vals))
-		for i, v := range vals {
+	out := make([]string, len(vals))
+	for r, row := range vals {
+		cells := make([]string, len(row))
+		for i, v := range row {
 			cells[i] = canonical(v)
 		}
-		out = append(out, strings.Join(cells, "|"))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		out[r] = strings.Join(cells, "|")
 	}
 	return out
 }
