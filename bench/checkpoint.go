@@ -54,8 +54,8 @@ type CheckpointConfig struct {
 	// Dir holds the LSM state (a file:// folder per run, removed after
 	// it). Default: a temporary folder.
 	Dir string
-	// ProfileDir, when set, receives one CPU profile per query of one
-	// extra LSM run: <ProfileDir>/checkpoint-<query>-lsm.pprof.
+	// ProfileDir, when set, receives CPU profiles of one extra run per
+	// query and backend: <ProfileDir>/checkpoint-<query>-<lsm|memory>.pprof.
 	ProfileDir string
 	// Timeout bounds each run. Default 10 minutes.
 	Timeout time.Duration
@@ -301,11 +301,13 @@ func (b *ckptBench) query(ctx context.Context, q string) (CheckpointCase, error)
 	c.WallRatio = c.LSM.Median.EventsPerSecond / c.Memory.Median.EventsPerSecond
 	c.Checkpoints.summarize()
 	if b.cfg.ProfileDir != "" {
-		path := filepath.Join(b.cfg.ProfileDir, "checkpoint-"+q+"-lsm.pprof")
-		if _, _, err := b.throughput(ctx, q, backendLSM, path); err != nil {
-			return c, err
+		for _, backend := range []string{backendLSM, backendMemory} {
+			path := filepath.Join(b.cfg.ProfileDir, "checkpoint-"+q+"-"+backend+".pprof")
+			if _, _, err := b.throughput(ctx, q, backend, path); err != nil {
+				return c, err
+			}
+			fmt.Fprintf(b.w, "   CPU profile of a %s run written to %s\n", backend, path)
 		}
-		fmt.Fprintf(b.w, "   CPU profile of an LSM run written to %s\n", path)
 	}
 	for i := 0; i < b.cfg.RecoveryTrials; i++ {
 		tr, err := b.recovery(ctx, q)

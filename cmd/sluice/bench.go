@@ -148,7 +148,7 @@ becomes visible).`,
 	f.Int64Var(&cfg.MemtableBytes, "memtable-bytes", 0, "LSM memtable size in bytes (default: the job spec's default)")
 	f.IntVar(&cfg.Parallelism, "parallelism", 1, "parallelism of every node")
 	f.StringVar(&cfg.Dir, "dir", "", "folder for the LSM state (default: a temporary folder)")
-	f.StringVar(&cfg.ProfileDir, "cpuprofile-dir", "", "write a CPU profile of one extra LSM run per query into this folder")
+	f.StringVar(&cfg.ProfileDir, "cpuprofile-dir", "", "write CPU profiles of one extra run per query and backend into this folder")
 	f.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "bound on each run")
 	f.StringVar(&report, "report", "", "write a JSON report to this path")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log the runtime's checkpoints and warnings to stderr")

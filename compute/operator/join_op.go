@@ -531,6 +531,28 @@ func (op *joinOperator) processRegular(ctx context.Context, s, n int, out comput
 // leading chunks readChunks found expired, and deletes the headers whose
 // chunks all expired, so that later probes do not look them up. Chunks of a
 // key are written in index order, so they expire in index order.
+// pointDeleteChunks is the most chunks clearChunks deletes one by one (a
+// variable for tests).
+var pointDeleteChunks uint32 = 16
+
+// clearChunks buffers deleting the chunks of (k, ns) that header h counts
+// (expired ones included: deleting them is harmless). A few chunks (a window join's key usually has one per side) are deleted
+// by key: an LSM keeps point tombstones in its memtable's skiplist and
+// drops them in compaction, while every range deletion is kept apart,
+// fragmented against the others and checked by reads. Many chunks are one
+// range deletion.
+func (op *joinOperator) clearChunks(k state.Key, ns []byte, h joinHeader) {
+	if h.chunks > pointDeleteChunks {
+		op.rows.Clear(k, ns)
+		return
+	}
+	var mk [4]byte
+	for c := range h.chunks {
+		binary.BigEndian.PutUint32(mk[:], c)
+		op.rows.Delete(k, ns, mk[:])
+	}
+}
+
 func (op *joinOperator) pruneExpired(cs *chunkSet, reqs int, ns []byte, hs func(j int) joinHeader) {
 	var hb [12]byte
 	for j := range reqs {
@@ -1031,7 +1053,7 @@ func (op *joinOperator) fireWindows(ctx context.Context, fired []firedWindow, ou
 				r := j*2*per + side*per + k
 				if hs[r].found {
 					op.hdr.Delete(keyOf(r), nsOf(r))
-					op.rows.Clear(keyOf(r), nsOf(r))
+					op.clearChunks(keyOf(r), nsOf(r), hs[r])
 					op.metrics.Expired++
 				}
 			}
