@@ -119,7 +119,7 @@ type counters struct {
 	batches, puts, deletes, deleteRanges, written atomic.Int64
 	ckptStarted, ckptCompleted, ckptFailed        atomic.Int64
 	lastCkptBytes, lastCkptNanos                  atomic.Int64
-	flushes, flushBytes                           atomic.Int64
+	flushes, flushBytes, tombstonesDropped        atomic.Int64
 	compactions, compactionBytes, compactionIn    atomic.Int64
 	expired, outOfRange, filtered                 atomic.Int64
 	stallNanos, stalls                            atomic.Int64

@@ -9,6 +9,7 @@ import (
 	"github.com/sluicedata/sluice/statestore/manifest"
 	"github.com/sluicedata/sluice/statestore/objstore"
 	"github.com/sluicedata/sluice/statestore/sstable"
+	"github.com/sluicedata/sluice/statestore/sstable/base"
 )
 
 // tableOut streams one table to object storage, keeping a copy for the
@@ -146,8 +147,15 @@ func (d *DB) flushOne() bool {
 
 	var f *manifest.FileMeta
 	if item.mem != nil && !item.mem.Empty() {
+		d.mu.Lock()
+		below := d.mu.current // every older memtable is flushed into it
+		below.refs++
+		d.mu.Unlock()
 		var err error
-		f, err = d.flushMemtable(item)
+		f, err = d.flushMemtable(item, below)
+		d.mu.Lock()
+		d.unrefLocked(below)
+		d.mu.Unlock()
 		if err != nil {
 			d.failFlush(item, err)
 			return false
@@ -196,12 +204,17 @@ func (d *DB) flushOne() bool {
 	return true
 }
 
-func (d *DB) flushMemtable(item *flushItem) (*manifest.FileMeta, error) {
+// flushMemtable writes item's memtable to a new table. below is the
+// version the table goes on top of: the memtable's tombstones of keys that
+// none of its tables may hold are not written.
+func (d *DB) flushMemtable(item *flushItem, below *version) (*manifest.FileMeta, error) {
 	out, tw, err := d.newTable(true)
 	if err != nil {
 		return nil, err
 	}
-	if err := item.mem.FlushNewest(tw); err != nil {
+	dropped, err := item.mem.FlushNewest(tw, d.unseenBy(below))
+	d.m.tombstonesDropped.Add(dropped)
+	if err != nil {
 		tw.Abort()
 		out.w.Abort()
 		d.doneInflight(out.name)
@@ -275,4 +288,35 @@ func (d *DB) publish(c *pendingCheckpoint, v *manifest.Version, seq uint64) {
 	d.m.lastCkptNanos.Store(int64(d.opts.Clock.Now().Sub(c.started)))
 	d.m.ckptCompleted.Add(1)
 	c.p.Resolve(h, nil)
+}
+
+// unseenBy returns a test of whether no table of v may hold a key: none
+// covers it, or each one that does rules it out with its Bloom filter. A
+// table that is not open may hold it. A flush asks it about the keys of
+// its tombstones: v holds everything older than the memtable (flushes go
+// oldest first, and a compaction rewrites keys, never adds them), so a
+// tombstone of a key v cannot hold hides nothing.
+func (d *DB) unseenBy(v *version) func(key []byte) bool {
+	rs := readState{v: v}
+	var buf [16]tableCand
+	return func(key []byte) bool {
+		cands := candidates(&rs, key, buf[:0])
+		if len(cands) == 0 {
+			return true
+		}
+		h := base.KeyHash(key)
+		for _, c := range cands {
+			r := c.slot.Load()
+			if r == nil {
+				if r = d.tc.lookup(c.f.Object); r == nil {
+					return false
+				}
+				c.slot.Store(r)
+			}
+			if r.MayContainHash(h) {
+				return false
+			}
+		}
+		return true
+	}
 }

@@ -294,6 +294,9 @@ type LSMMetrics struct {
 	FlushBytes    int64
 	CompactionIn  int64 // bytes read by compactions
 	FilterDropped int64 // entries dropped by Options.Filter
+	// FlushTombstonesDropped counts point tombstones flushes did not
+	// write: no table below the memtable could hold their keys.
+	FlushTombstonesDropped int64
 	Stalls        int64
 	StallTime     time.Duration
 	GCRuns        int64
@@ -338,6 +341,7 @@ func (d *DB) LSMMetrics() LSMMetrics {
 	m.FlushBytes = d.m.flushBytes.Load()
 	m.CompactionIn = d.m.compactionIn.Load()
 	m.FilterDropped = d.m.filtered.Load()
+	m.FlushTombstonesDropped = d.m.tombstonesDropped.Load()
 	m.Stalls = d.m.stalls.Load()
 	m.StallTime = time.Duration(d.m.stallNanos.Load())
 	m.GCRuns = d.m.gcRuns.Load()

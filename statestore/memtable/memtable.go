@@ -380,7 +380,14 @@ func (m *Memtable) RangeDels() []base.RangeDel {
 // table serves reads that start after the flush) loses nothing, and the
 // table holds one version per key. Call it on a frozen memtable. It does
 // not Finish w.
-func (m *Memtable) FlushNewest(w *sstable.Writer) error {
+//
+// unseen, if not nil, is asked about the key of every newest version that
+// is a point tombstone: when it reports that no older source (a table
+// below the memtable) may hold the key, the tombstone hides nothing and is
+// not written. Stream state is mostly written and deleted within one
+// memtable (a window's accumulator, a join's rows): those keys then cost
+// the table nothing. FlushNewest returns the number of tombstones dropped.
+func (m *Memtable) FlushNewest(w *sstable.Writer, unseen func(userKey []byte) bool) (dropped int64, err error) {
 	it := m.NewIter(IterOptions{HideRangeDeleted: true})
 	var last []byte // the previous user key, in the arena
 	for ok := it.First(); ok; ok = it.Next() {
@@ -390,11 +397,15 @@ func (m *Memtable) FlushNewest(w *sstable.Writer) error {
 			continue
 		}
 		last = k.UserKey
+		if k.Kind() == base.KindDelete && unseen != nil && unseen(k.UserKey) {
+			dropped++
+			continue
+		}
 		if err := w.Add(k, it.Value(), it.Expiry()); err != nil {
-			return err
+			return dropped, err
 		}
 	}
-	return m.flushRangeDels(w)
+	return dropped, m.flushRangeDels(w)
 }
 
 func (m *Memtable) flushRangeDels(w *sstable.Writer) error {

@@ -51,6 +51,17 @@ func (m *model) get(ukey []byte, readSeq uint64) (base.Entry, bool) {
 	return e, found
 }
 
+// keys returns the distinct user keys of the point entries.
+func (m *model) keys() [][]byte {
+	var out [][]byte
+	for _, p := range m.points {
+		if !slices.ContainsFunc(out, func(k []byte) bool { return bytes.Equal(k, p.key.UserKey) }) {
+			out = append(out, p.key.UserKey)
+		}
+	}
+	return out
+}
+
 func (m *model) visible(o IterOptions) []entry {
 	readSeq := o.SeqNum
 	if readSeq == 0 {
@@ -318,7 +329,7 @@ func TestRandomizedModel(t *testing.T) {
 		if w, err = sstable.NewWriter(&buf, sstable.WriterOptions{BlockSize: 256}); err != nil {
 			t.Fatal(err)
 		}
-		if err := mt.FlushNewest(w); err != nil {
+		if _, err := mt.FlushNewest(w, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := w.Finish(); err != nil {
@@ -348,6 +359,51 @@ func TestRandomizedModel(t *testing.T) {
 			want, wok := m.get(uk, base.SeqNumMax)
 			if err != nil || ok != wok || got.Kind != want.Kind || got.SeqNum != want.SeqNum || !bytes.Equal(got.Value, want.Value) {
 				t.Fatalf("newest table Get(%q) = %+v,%v,%v; model %+v,%v", uk, got, ok, err, want, wok)
+			}
+		}
+
+		// FlushNewest with unseen keys: their tombstones are not written;
+		// every key reads the same value or absence.
+		unseen := func(uk []byte) bool { return len(uk)%2 == 0 }
+		buf.Reset()
+		if w, err = sstable.NewWriter(&buf, sstable.WriterOptions{BlockSize: 256}); err != nil {
+			t.Fatal(err)
+		}
+		dropped, err := mt.FlushNewest(w, unseen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		if r, err = sstable.Open(context.Background(), bytesReadable(buf.Bytes()), sstable.ReaderOptions{Name: "unseen.sst"}); err != nil {
+			t.Fatal(err)
+		}
+		var wantDropped int64
+		for _, k := range m.keys() {
+			if e, ok := m.get(k, base.SeqNumMax); ok && e.Kind == base.KindDelete && unseen(k) {
+				wantDropped++
+			}
+		}
+		if dropped != wantDropped {
+			t.Fatalf("FlushNewest dropped %d tombstones of unseen keys, want %d", dropped, wantDropped)
+		}
+		it = r.NewIter(context.Background(), sstable.IterOptions{})
+		for ok := it.First(); ok; ok = it.Next() {
+			if k := it.Key(); k.Kind() == base.KindDelete && unseen(k.UserKey) {
+				t.Fatalf("FlushNewest wrote the tombstone %s of an unseen key", k)
+			}
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, uk := range append(m.keys(), randKey(rng), randKey(rng)) {
+			got, ok, err := r.Get(context.Background(), uk)
+			want, wok := m.get(uk, base.SeqNumMax)
+			live := ok && (got.Kind == base.KindSet || got.Kind == base.KindSetWithExpiry)
+			wlive := wok && (want.Kind == base.KindSet || want.Kind == base.KindSetWithExpiry)
+			if err != nil || live != wlive || live && (got.SeqNum != want.SeqNum || !bytes.Equal(got.Value, want.Value)) {
+				t.Fatalf("unseen table Get(%q) = %+v,%v,%v; model %+v,%v", uk, got, ok, err, want, wok)
 			}
 		}
 	}

@@ -241,6 +241,10 @@ func (r *Reader) RangeDelFragments() base.Fragments { return r.frags }
 // entry for ukey (a range deletion may still cover it).
 func (r *Reader) MayContain(ukey []byte) bool { return bloomMayContain(r.filter, base.KeyHash(ukey)) }
 
+// MayContainHash is MayContain for a key whose base.KeyHash the caller
+// computed.
+func (r *Reader) MayContainHash(hash uint64) bool { return bloomMayContain(r.filter, hash) }
+
 // Get returns the newest entry for ukey. See GetAt.
 func (r *Reader) Get(ctx context.Context, ukey []byte) (base.Entry, bool, error) {
 	return r.GetAt(ctx, ukey, base.SeqNumMax)
