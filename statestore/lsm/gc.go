@@ -297,10 +297,10 @@ type LSMMetrics struct {
 	// FlushTombstonesDropped counts point tombstones flushes did not
 	// write: no table below the memtable could hold their keys.
 	FlushTombstonesDropped int64
-	Stalls        int64
-	StallTime     time.Duration
-	GCRuns        int64
-	GCDeleted     int64 // objects deleted by GC
+	Stalls                 int64
+	StallTime              time.Duration
+	GCRuns                 int64
+	GCDeleted              int64 // objects deleted by GC
 	// ObsoleteDeleted counts tables deleted as soon as no version held
 	// them: compaction inputs and failed outputs that no manifest named.
 	ObsoleteDeleted int64
