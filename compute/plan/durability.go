@@ -45,7 +45,7 @@ type StateBackend struct {
 const (
 	DefaultBlockCacheBytes   = 256 << 20
 	DefaultDiskCacheBytes    = 1 << 30
-	DefaultMemtableBytes     = 32 << 20
+	DefaultMemtableBytes     = 128 << 20 // lsm.DefaultMemtableSize
 	DefaultCheckpointTimeout = 10 * time.Minute
 	minCheckpointInterval    = 10 * time.Millisecond
 )

@@ -373,7 +373,7 @@ func (d *DB) newMemtableLocked(size int64) (*memtable.Memtable, error) {
 		arena, d.mu.freeArena = d.mu.freeArena, nil
 		d.m.arenaReuses.Add(1)
 	}
-	m, err := memtable.New(memtable.Options{Capacity: size, Arena: arena})
+	m, err := memtable.New(memtable.Options{Capacity: size, Arena: arena, IndexEntries: d.opts.MemtableEntries})
 	if err != nil {
 		return nil, err
 	}
@@ -779,8 +779,8 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 		d.mu.Unlock()
 		return d.errClosed("apply")
 	}
-	if d.mu.mem.Size()+need > d.mu.mem.Capacity() {
-		if err := d.rotateLocked(need); err != nil {
+	if full := d.mu.mem.Size()+need > d.mu.mem.Capacity(); full || d.mu.mem.Len() >= d.opts.MemtableEntries {
+		if err := d.rotateLocked(need, full); err != nil {
 			d.mu.Unlock()
 			return err
 		}
@@ -874,7 +874,9 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 }
 
 // rotateLocked freezes the memtable and starts one with room for need.
-func (d *DB) rotateLocked(need int64) error {
+// full says whether the arena filled up (or the memtable reached
+// MemtableEntries).
+func (d *DB) rotateLocked(need int64, full bool) error {
 	old := d.mu.mem
 	if old.Empty() {
 		d.unrefMemLocked(old)
@@ -885,10 +887,15 @@ func (d *DB) rotateLocked(need int64) error {
 	}
 	d.memsChangedLocked()
 	// A memtable that filled up is followed by a larger one, up to
-	// MemtableSize, while small shards keep small arenas.
+	// MemtableSize, while small shards keep small arenas; one that reached
+	// MemtableEntries by one of the same size.
 	// A batch larger than that gets a memtable of its own, grown until the
 	// batch fits beside the memtable's own structures (its index).
-	size := max(min(memtableGrowth*old.Capacity(), d.opts.MemtableSize), need+4<<10)
+	size := old.Capacity()
+	if full {
+		size *= memtableGrowth
+	}
+	size = max(min(size, d.opts.MemtableSize), need+4<<10)
 	for {
 		m, err := d.newMemtableLocked(size)
 		if err != nil {

@@ -170,3 +170,49 @@ func TestFlushDropsUnseenTombstones(t *testing.T) {
 	defer db.Close()
 	check(db, "restored")
 }
+
+// A memtable that reaches Options.MemtableEntries is flushed like a full
+// one, and the next one has the same arena; arenas that fill up grow. Every
+// key reads back.
+func TestMemtableEntriesLimit(t *testing.T) {
+	ctx := context.Background()
+	opts := smallOpts(newMemStorage(t), clock.Real())
+	opts.DisableCompaction = true
+	opts.MemtableSize = 4 << 20
+	opts.MemtableEntries = 200
+	db := mustOpen(t, opts, "op/0", nil, statestore.FullKeyGroupRange(8))
+	capacity := func() int64 {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		return db.mu.mem.Capacity()
+	}
+	start := capacity()
+	m := model{}
+	// 1000 small entries in batches of 64: a memtable takes 4 batches.
+	fill(t, db, 8, 125, "v", m, 0)
+	if got := capacity(); got != start {
+		t.Errorf("arena %d bytes after memtables that reached MemtableEntries, want %d (no growth)", got, start)
+	}
+	mustCheckpoint(t, db, 1)
+	if n := db.LSMMetrics().Flushes; n < 4 {
+		t.Errorf("%d flushes of 1000 entries at %d entries per memtable, want at least 4", n, opts.MemtableEntries)
+	}
+	// Large values fill the arena before the entry limit: it grows.
+	var b statestore.WriteBatch
+	for i := range 20 {
+		b.Put(key(1, fmt.Sprintf("big%02d", i)), bytes.Repeat([]byte{'x'}, 64<<10))
+		if err := db.Apply(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		b.Reset()
+	}
+	if got := capacity(); got <= start {
+		t.Errorf("arena %d bytes after large values filled it, want more than %d", got, start)
+	}
+	for k, want := range m {
+		v, ok, err := db.Get(ctx, []byte(k))
+		if err != nil || !ok || !bytes.Equal(v, want.value) {
+			t.Fatalf("get %q = %q,%t,%v; want %q", k, v, ok, err, want.value)
+		}
+	}
+}

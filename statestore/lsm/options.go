@@ -35,12 +35,20 @@ type Options struct {
 	Disk *cache.Disk
 	// MemtableSize is the largest arena of one memtable. A store starts with
 	// a 256 KiB arena (or MemtableSize if smaller) and quadruples it each
-	// time one fills up. Default 32 MiB: a stream job's windows and joins
+	// time one fills up. Default 128 MiB: a stream job's windows and joins
 	// mostly write entries that die within the window, and those that die
-	// in the memtable cost no flush, no compaction and no table read; but a
-	// larger skiplist makes every insert and range-deletion lookup dearer
-	// (Nexmark q8 ran slower at 64 MiB than at 16, q7 faster).
+	// in the memtable cost no flush, no compaction and no table read
+	// (Nexmark q7 keeps 10 s of bids in its join, chunks of ~180 KB).
 	MemtableSize int64
+	// MemtableEntries is the most point entries of one memtable: one that
+	// holds them is frozen and flushed as a full one is, and the next one
+	// does not grow. Default 512 Ki. A skiplist's cost per insert and a
+	// hash index's per lookup grow with the entries, not with their bytes:
+	// a state of small entries (Nexmark q8's windows, ~80 bytes each)
+	// reaches this limit at ~40 MB and ran slower with larger memtables,
+	// while a state of large values uses all of MemtableSize. The hash
+	// index is sized for it (memtable.Options.IndexEntries).
+	MemtableEntries int64
 	// MaxFrozenMemtables is the number of frozen memtables waiting for
 	// their flush beyond which Apply stalls. Default 4.
 	MaxFrozenMemtables int
@@ -91,6 +99,12 @@ type Options struct {
 	CacheFlushedBlocks bool
 }
 
+// Defaults of Options.MemtableSize and Options.MemtableEntries.
+const (
+	DefaultMemtableSize    = 128 << 20
+	DefaultMemtableEntries = 512 << 10
+)
+
 // defaultKeepLast is the default of Policy.KeepLast.
 const defaultKeepLast = 3
 
@@ -103,7 +117,10 @@ func (o *Options) EnsureDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.MemtableSize == 0 {
-		o.MemtableSize = 32 << 20
+		o.MemtableSize = DefaultMemtableSize
+	}
+	if o.MemtableEntries == 0 {
+		o.MemtableEntries = DefaultMemtableEntries
 	}
 	if o.MaxFrozenMemtables == 0 {
 		o.MaxFrozenMemtables = 4
@@ -131,6 +148,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MemtableSize < 4<<10 || o.MemtableSize > 1<<31 {
 		err = errors.Join(err, fmt.Errorf("lsm: Options.MemtableSize %d: must be in [4 KiB, 2 GiB]", o.MemtableSize))
+	}
+	if o.MemtableEntries < 1 {
+		err = errors.Join(err, fmt.Errorf("lsm: Options.MemtableEntries %d: must be at least 1", o.MemtableEntries))
 	}
 	if o.MaxFrozenMemtables < 1 {
 		err = errors.Join(err, fmt.Errorf("lsm: Options.MaxFrozenMemtables %d: must be at least 1", o.MaxFrozenMemtables))

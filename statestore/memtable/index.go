@@ -54,9 +54,13 @@ type hashIndex struct {
 const bytesPerBucket = 64
 
 // newHashIndex allocates the buckets of an arena of capacity bytes, all
-// empty: a power of two, at least 4.
-func newHashIndex(a *arena, capacity uint32) (*hashIndex, bool) {
+// empty: a power of two, at least 4, one per bytesPerBucket arena bytes
+// or, if fewer, the power of two at or above entries (when not 0).
+func newHashIndex(a *arena, capacity uint32, entries int64) (*hashIndex, bool) {
 	n := uint32(1) << (bits.Len32(max(capacity/bytesPerBucket, 4)) - 1)
+	if entries > 0 && entries < int64(n) {
+		n = max(uint32(1)<<bits.Len32(uint32(entries-1)), 4)
+	}
 	off, ok := a.alloc(4 * n)
 	if !ok {
 		return nil, false

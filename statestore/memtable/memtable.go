@@ -39,6 +39,12 @@ type Options struct {
 	// neither the page faults nor the zeroing of new memory. Its contents
 	// do not matter. New takes it over.
 	Arena []byte
+	// IndexEntries, if set, is the number of entries the owner lets the
+	// memtable hold (it freezes the memtable when they are in): the hash
+	// index gets the power of two of buckets at or above it, but never
+	// more than one per 64 arena bytes (the default). A large arena for
+	// large values then does not spread a few entries over a large index.
+	IndexEntries int64
 }
 
 // EnsureDefaults fills zero fields.
@@ -55,6 +61,9 @@ func (o *Options) EnsureDefaults() {
 func (o *Options) Validate() error {
 	if o.Capacity < 1<<10 || o.Capacity > MaxCapacity {
 		return fmt.Errorf("memtable: Options.Capacity %d: must be in [1 KiB, %d]", o.Capacity, int64(MaxCapacity))
+	}
+	if o.IndexEntries < 0 {
+		return fmt.Errorf("memtable: Options.IndexEntries %d: must not be negative", o.IndexEntries)
 	}
 	return nil
 }
@@ -88,7 +97,7 @@ func New(opts Options) (*Memtable, error) {
 		return nil, err
 	}
 	m := &Memtable{arena: newArena(uint32(opts.Capacity), opts.Arena)}
-	idx, ok0 := newHashIndex(m.arena, uint32(opts.Capacity))
+	idx, ok0 := newHashIndex(m.arena, uint32(opts.Capacity), opts.IndexEntries)
 	var ok1, ok2 bool
 	m.points, ok1 = newSkiplist(m.arena)
 	m.rangeDels, ok2 = newSkiplist(m.arena)

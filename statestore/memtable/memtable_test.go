@@ -561,7 +561,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 	}
 }
 
-// With 4 buckets every chain is long: Get through the hash index agrees
+// With 4 buckets (Options.IndexEntries 3 sizes an index so) every chain is long: Get through the hash index agrees
 // with a skiplist search and the model for every key and read seqnum, with
 // versions inserted in random seqnum order (so new first versions replace
 // chain nodes in the middle of chains as well as at the head).
@@ -572,7 +572,11 @@ func TestHashIndexLongChains(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		idx, ok := newHashIndex(mt.arena, 4*bytesPerBucket)
+		// Four buckets, from a small capacity or from few entries.
+		idx, ok := newHashIndex(mt.arena, 4*bytesPerBucket, 0)
+		if seed%2 == 1 {
+			idx, ok = newHashIndex(mt.arena, 4<<20, 3)
+		}
 		if !ok || idx.mask != 3 {
 			t.Fatalf("small index: ok=%t mask=%d", ok, idx.mask)
 		}

@@ -277,7 +277,8 @@ type LsmBackend struct {
 	// Default 256 MiB.
 	BlockCacheBytes int64 `protobuf:"varint,4,opt,name=block_cache_bytes,json=blockCacheBytes,proto3" json:"block_cache_bytes,omitempty"`
 	// Largest size of one memtable (a shard starts with 256 KiB and grows
-	// its memtables as they fill). Default 32 MiB.
+	// its memtables as they fill; a memtable of 512 Ki entries is flushed
+	// whatever its size). Default 128 MiB.
 	MemtableBytes int64 `protobuf:"varint,5,opt,name=memtable_bytes,json=memtableBytes,proto3" json:"memtable_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
