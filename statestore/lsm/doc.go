@@ -13,12 +13,16 @@
 // the mutable memtable and then publishes the batch's last sequence number:
 // readers read at the published number, so they see a batch whole or not at
 // all. There is no write-ahead log (design invariant 3): state is durable
-// once a checkpoint's manifest is. A full memtable is frozen and flushed in
-// the background; the table is streamed straight to object storage (and into
-// the disk tier; into the block cache with CacheFlushedBlocks), then a new
-// in-memory version is installed. A flush writes only the newest version of
-// each key that the memtable's own range deletions leave: every read of the
-// table starts after it, at a higher sequence number. A memtable's arena is
+// once a checkpoint's manifest is. A full memtable (MemtableSize bytes or
+// MemtableEntries entries) is frozen and flushed in the background; the
+// table is streamed straight to object storage (and into the disk tier; into
+// the block cache with CacheFlushedBlocks), then a new in-memory version is
+// installed. A flush writes only the newest version of each key that the
+// memtable's own range deletions leave: every read of the table starts after
+// it, at a higher sequence number. Nor does it write the tombstone of a key
+// that no table below may hold (their Bloom filters say so): stream state
+// written and deleted within one memtable costs the table nothing. A
+// memtable's arena is
 // reused by a later memtable once the memtable is flushed and no read holds
 // it. Apply stalls only when more than MaxFrozenMemtables wait for their
 // flush or L0 reaches L0StopWrites tables; stall time is in LSMMetrics. If
