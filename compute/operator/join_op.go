@@ -527,20 +527,17 @@ func (op *joinOperator) processRegular(ctx context.Context, s, n int, out comput
 	return nil
 }
 
-// pruneExpired moves the headers of a regular join with state_ttl past the
-// leading chunks readChunks found expired, and deletes the headers whose
-// chunks all expired, so that later probes do not look them up. Chunks of a
-// key are written in index order, so they expire in index order.
 // pointDeleteChunks is the most chunks clearChunks deletes one by one (a
 // variable for tests).
 var pointDeleteChunks uint32 = 16
 
 // clearChunks buffers deleting the chunks of (k, ns) that header h counts
-// (expired ones included: deleting them is harmless). A few chunks (a window join's key usually has one per side) are deleted
-// by key: an LSM keeps point tombstones in its memtable's skiplist and
-// drops them in compaction, while every range deletion is kept apart,
-// fragmented against the others and checked by reads. Many chunks are one
-// range deletion.
+// (expired ones included: deleting them is harmless). A few chunks (a
+// window join's key usually has one per side) are deleted by key: an LSM
+// keeps point tombstones in its memtable's skiplist and a flush drops those
+// of keys that never reached a table, while every range deletion is kept
+// apart, fragmented against the others and checked by reads. Many chunks
+// are one range deletion.
 func (op *joinOperator) clearChunks(k state.Key, ns []byte, h joinHeader) {
 	if h.chunks > pointDeleteChunks {
 		op.rows.Clear(k, ns)
@@ -553,6 +550,10 @@ func (op *joinOperator) clearChunks(k state.Key, ns []byte, h joinHeader) {
 	}
 }
 
+// pruneExpired moves the headers of a regular join with state_ttl past the
+// leading chunks readChunks found expired, and deletes the headers whose
+// chunks all expired, so that later probes do not look them up. Chunks of a
+// key are written in index order, so they expire in index order.
 func (op *joinOperator) pruneExpired(cs *chunkSet, reqs int, ns []byte, hs func(j int) joinHeader) {
 	var hb [12]byte
 	for j := range reqs {
