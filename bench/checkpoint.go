@@ -49,6 +49,9 @@ type CheckpointConfig struct {
 	// MemtableBytes sets the LSM's memtable size (state.lsm.memtable_bytes);
 	// 0 keeps the job spec's default.
 	MemtableBytes int64
+	// MemtableEntries sets the most entries of one memtable
+	// (state.lsm.memtable_entries); 0 keeps the job spec's default.
+	MemtableEntries int64
 	// Parallelism of every node. Default 1.
 	Parallelism int
 	// Dir holds the LSM state (a file:// folder per run, removed after
@@ -193,6 +196,9 @@ func RunCheckpoint(ctx context.Context, cfg CheckpointConfig, w io.Writer) (*Che
 	if cfg.Events < 0 {
 		return nil, fmt.Errorf("bench checkpoint: events %d: must be positive (0: the per-query default)", cfg.Events)
 	}
+	if cfg.MemtableBytes < 0 || cfg.MemtableEntries < 0 {
+		return nil, fmt.Errorf("bench checkpoint: memtable bytes %d, entries %d: must be positive (0: the job spec's default)", cfg.MemtableBytes, cfg.MemtableEntries)
+	}
 	cfg.ensureDefaults()
 	dir := cfg.Dir
 	if dir == "" {
@@ -257,8 +263,9 @@ func (b *ckptBench) spec(q, backend string, events int64) (*sluicev1.JobSpec, st
 		return nil, "", err
 	}
 	spec.State = &sluicev1.StateBackend{Backend: &sluicev1.StateBackend_Lsm{Lsm: &sluicev1.LsmBackend{
-		Url:           "file://" + filepath.ToSlash(abs),
-		MemtableBytes: b.cfg.MemtableBytes,
+		Url:             "file://" + filepath.ToSlash(abs),
+		MemtableBytes:   b.cfg.MemtableBytes,
+		MemtableEntries: b.cfg.MemtableEntries,
 	}}}
 	spec.Checkpoints = &sluicev1.CheckpointConfig{Interval: durationpb.New(b.cfg.Interval)}
 	return spec, folder, nil

@@ -146,6 +146,7 @@ becomes visible).`,
 	f.IntVar(&cfg.Warmup, "warmup", -1, "unmeasured warm-up runs per backend (default 1; quick 0)")
 	f.IntVar(&cfg.RecoveryTrials, "recovery-trials", -1, "injected failures timed per query (default 3; quick 1)")
 	f.Int64Var(&cfg.MemtableBytes, "memtable-bytes", 0, "LSM memtable size in bytes (default: the job spec's default)")
+	f.Int64Var(&cfg.MemtableEntries, "memtable-entries", 0, "most entries of one LSM memtable (default: the job spec's default)")
 	f.IntVar(&cfg.Parallelism, "parallelism", 1, "parallelism of every node")
 	f.StringVar(&cfg.Dir, "dir", "", "folder for the LSM state (default: a temporary folder)")
 	f.StringVar(&cfg.ProfileDir, "cpuprofile-dir", "", "write CPU profiles of one extra run per query and backend into this folder")

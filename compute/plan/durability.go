@@ -39,6 +39,8 @@ type StateBackend struct {
 	BlockCacheBytes int64
 	// MemtableBytes is the largest size of one memtable.
 	MemtableBytes int64
+	// MemtableEntries is the most entries of one memtable.
+	MemtableEntries int64
 }
 
 // Defaults of the durability settings.
@@ -46,6 +48,7 @@ const (
 	DefaultBlockCacheBytes   = 256 << 20
 	DefaultDiskCacheBytes    = 1 << 30
 	DefaultMemtableBytes     = 128 << 20 // lsm.DefaultMemtableSize
+	DefaultMemtableEntries   = 512 << 10 // lsm.DefaultMemtableEntries
 	DefaultCheckpointTimeout = 10 * time.Minute
 	minCheckpointInterval    = 10 * time.Millisecond
 )
@@ -54,7 +57,7 @@ const (
 func (b *builder) checkDurability() {
 	s := b.spec
 	p := b.plan
-	st := StateBackend{Kind: BackendLSM, URL: DefaultStateURL, BlockCacheBytes: DefaultBlockCacheBytes, MemtableBytes: DefaultMemtableBytes}
+	st := StateBackend{Kind: BackendLSM, URL: DefaultStateURL, BlockCacheBytes: DefaultBlockCacheBytes, MemtableBytes: DefaultMemtableBytes, MemtableEntries: DefaultMemtableEntries}
 	switch be := s.GetState().GetBackend().(type) {
 	case *sluicev1.StateBackend_Memory:
 		st = StateBackend{Kind: BackendMemory}
@@ -76,6 +79,7 @@ func (b *builder) checkDurability() {
 			{"cache_bytes", l.GetCacheBytes(), &st.CacheBytes},
 			{"block_cache_bytes", l.GetBlockCacheBytes(), &st.BlockCacheBytes},
 			{"memtable_bytes", l.GetMemtableBytes(), &st.MemtableBytes},
+			{"memtable_entries", l.GetMemtableEntries(), &st.MemtableEntries},
 		} {
 			switch {
 			case f.v < 0:

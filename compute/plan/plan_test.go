@@ -67,6 +67,31 @@ func TestBuildValid(t *testing.T) {
 	}
 }
 
+// The LSM settings of a job file reach the plan; unset ones get defaults.
+func TestStateBackendSettings(t *testing.T) {
+	for _, tc := range []struct {
+		state           string
+		bytes, entries  int64
+		blockCacheBytes int64
+	}{
+		{"", plan.DefaultMemtableBytes, plan.DefaultMemtableEntries, plan.DefaultBlockCacheBytes},
+		{`state: {lsm: {url: "file:///tmp/st", memtable_bytes: 65536, memtable_entries: 1000, block_cache_bytes: 4096}}`, 65536, 1000, 4096},
+	} {
+		spec, err := plan.ParseJobFile([]byte(validJob + tc.state + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := plan.Build(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := p.State
+		if st.Kind != plan.BackendLSM || st.MemtableBytes != tc.bytes || st.MemtableEntries != tc.entries || st.BlockCacheBytes != tc.blockCacheBytes {
+			t.Errorf("%q: state %+v, want lsm, memtable %d bytes, %d entries, block cache %d", tc.state, st, tc.bytes, tc.entries, tc.blockCacheBytes)
+		}
+	}
+}
+
 // TestBuilderMatchesJobFile checks that the Go builder produces the same spec
 // as the job file.
 func TestBuilderMatchesJobFile(t *testing.T) {
@@ -143,6 +168,7 @@ func TestBadJobs(t *testing.T) {
 		{"checkpoint interval too short", "name: j\ncheckpoints: {interval: 0.001s}\nnodes:\n  - " + src + "\n  - " + sink("bid") + "\n", []string{"checkpoints.interval: 1ms"}},
 		{"bad checkpoint counts", "name: j\ncheckpoints: {interval: 1s, max_concurrent: -1, retained: 5000}\nnodes:\n  - " + src + "\n  - " + sink("bid") + "\n", []string{"checkpoints.max_concurrent: -1", "checkpoints.retained: 5000"}},
 		{"lsm without url", "name: j\nstate: {lsm: {cache_bytes: 5}}\nnodes:\n  - " + src + "\n  - " + sink("bid") + "\n", []string{"state.lsm.url: an object storage URL is required", "state.lsm.cache_bytes: 5 is set but cache_dir is empty"}},
+		{"bad memtable sizes", "name: j\nstate: {lsm: {url: \"file:///tmp/st\", memtable_bytes: 100, memtable_entries: -2}}\nnodes:\n  - " + src + "\n  - " + sink("bid") + "\n", []string{"state.lsm.memtable_bytes: 100 is out of range", "state.lsm.memtable_entries: -2 must not be negative"}},
 		{"restart without attempts", "name: j\nrestart: {fixed_delay: {delay: 1s}}\nnodes:\n  - " + src + "\n  - " + sink("bid") + "\n", []string{"fixed_delay.attempts", "at least 1"}},
 		{"bad failure rate", "name: j\nrestart: {failure_rate: {max_failures: 0}}\nnodes:\n  - " + src + "\n  - " + sink("bid") + "\n", []string{"failure_rate.max_failures"}},
 		{"negative batch size", "name: j\nruntime: {batch_size: -1}\nnodes:\n  - " + src + "\n  - " + sink("bid") + "\n", []string{"runtime.batch_size: -1"}},

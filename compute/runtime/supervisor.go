@@ -154,12 +154,13 @@ func (s *Supervisor) openBackend(ctx context.Context) error {
 		return fmt.Errorf("state.lsm.block_cache_bytes: %w", err)
 	}
 	o := lsm.Options{
-		Storage:      s.storage,
-		URL:          shown,
-		Clock:        s.opts.Clock,
-		Logger:       s.opts.Logger,
-		BlockCache:   bc,
-		MemtableSize: p.State.MemtableBytes,
+		Storage:         s.storage,
+		URL:             shown,
+		Clock:           s.opts.Clock,
+		Logger:          s.opts.Logger,
+		BlockCache:      bc,
+		MemtableSize:    p.State.MemtableBytes,
+		MemtableEntries: p.State.MemtableEntries,
 		RetentionFunc: func() manifest.Policy {
 			return manifest.Policy{KeepLast: 1, KeepFrom: max(s.keepFrom.Load(), 1)}
 		},

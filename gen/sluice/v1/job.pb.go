@@ -277,11 +277,13 @@ type LsmBackend struct {
 	// Default 256 MiB.
 	BlockCacheBytes int64 `protobuf:"varint,4,opt,name=block_cache_bytes,json=blockCacheBytes,proto3" json:"block_cache_bytes,omitempty"`
 	// Largest size of one memtable (a shard starts with 256 KiB and grows
-	// its memtables as they fill; a memtable of 512 Ki entries is flushed
-	// whatever its size). Default 128 MiB.
+	// its memtables as they fill). Default 128 MiB.
 	MemtableBytes int64 `protobuf:"varint,5,opt,name=memtable_bytes,json=memtableBytes,proto3" json:"memtable_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Most entries of one memtable: one that holds them is flushed whatever
+	// its size (a skiplist's cost grows with its entries). Default 524288.
+	MemtableEntries int64 `protobuf:"varint,6,opt,name=memtable_entries,json=memtableEntries,proto3" json:"memtable_entries,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *LsmBackend) Reset() {
@@ -345,6 +347,13 @@ func (x *LsmBackend) GetBlockCacheBytes() int64 {
 func (x *LsmBackend) GetMemtableBytes() int64 {
 	if x != nil {
 		return x.MemtableBytes
+	}
+	return 0
+}
+
+func (x *LsmBackend) GetMemtableEntries() int64 {
+	if x != nil {
+		return x.MemtableEntries
 	}
 	return 0
 }
@@ -3116,7 +3125,7 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\x06memory\x18\x01 \x01(\v2\x18.sluice.v1.MemoryBackendH\x00R\x06memory\x12)\n" +
 	"\x03lsm\x18\x02 \x01(\v2\x15.sluice.v1.LsmBackendH\x00R\x03lsmB\t\n" +
 	"\abackend\"\x0f\n" +
-	"\rMemoryBackend\"\xaf\x01\n" +
+	"\rMemoryBackend\"\xda\x01\n" +
 	"\n" +
 	"LsmBackend\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1b\n" +
@@ -3124,7 +3133,8 @@ const file_sluice_v1_job_proto_rawDesc = "" +
 	"\vcache_bytes\x18\x03 \x01(\x03R\n" +
 	"cacheBytes\x12*\n" +
 	"\x11block_cache_bytes\x18\x04 \x01(\x03R\x0fblockCacheBytes\x12%\n" +
-	"\x0ememtable_bytes\x18\x05 \x01(\x03R\rmemtableBytes\"\xa8\x02\n" +
+	"\x0ememtable_bytes\x18\x05 \x01(\x03R\rmemtableBytes\x12)\n" +
+	"\x10memtable_entries\x18\x06 \x01(\x03R\x0fmemtableEntries\"\xa8\x02\n" +
 	"\x10CheckpointConfig\x125\n" +
 	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x126\n" +
