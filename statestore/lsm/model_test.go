@@ -212,6 +212,10 @@ func newHarness(t *testing.T, seed uint64, faultProb float64) *harness {
 		DisableAutoGC:  true,
 	}
 	h.opts.Table.BlockSize = 1 << 10
+	if seed%2 == 1 {
+		// Memtables also rotate at a few entries, before their arena fills.
+		h.opts.MemtableEntries = 64
+	}
 	h.fault.setProb(0)
 	h.open(nil, []statestore.KeyGroupRange{statestore.FullKeyGroupRange(numKeyGroups)})
 	h.lastModel = model{}
