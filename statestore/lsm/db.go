@@ -874,8 +874,8 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 }
 
 // rotateLocked freezes the memtable and starts one with room for need.
-// full says whether the arena filled up (or the memtable reached
-// MemtableEntries).
+// full says whether the arena filled up; it is false when the memtable
+// reached MemtableEntries (the next arena then does not grow).
 func (d *DB) rotateLocked(need int64, full bool) error {
 	old := d.mu.mem
 	if old.Empty() {

@@ -292,10 +292,12 @@ func (d *DB) publish(c *pendingCheckpoint, v *manifest.Version, seq uint64) {
 
 // unseenBy returns a test of whether no table of v may hold a key: none
 // covers it, or each one that does rules it out with its Bloom filter. A
-// table that is not open may hold it. A flush asks it about the keys of
-// its tombstones: v holds everything older than the memtable (flushes go
-// oldest first, and a compaction rewrites keys, never adds them), so a
-// tombstone of a key v cannot hold hides nothing.
+// table not open yet is opened (a metadata read; the previous flush's
+// table is usually among them); one that fails to open may hold the key.
+// A flush asks it about the keys of its tombstones: v holds everything
+// older than the memtable (flushes go oldest first, and a compaction
+// rewrites keys, never adds them), so a tombstone of a key v cannot hold
+// hides nothing.
 func (d *DB) unseenBy(v *version) func(key []byte) bool {
 	rs := readState{v: v}
 	var buf [16]tableCand
@@ -309,7 +311,10 @@ func (d *DB) unseenBy(v *version) func(key []byte) bool {
 			r := c.slot.Load()
 			if r == nil {
 				if r = d.tc.lookup(c.f.Object); r == nil {
-					return false
+					var err error
+					if r, err = d.tc.get(d.ctx, c.f); err != nil {
+						return false
+					}
 				}
 				c.slot.Store(r)
 			}
