@@ -248,6 +248,13 @@ func (s *Supervisor) loop(ctx context.Context) error {
 		case s.stopping.Load() && ctx.Err() != nil:
 			return nil
 		case ctx.Err() != nil:
+			// Cancelled (or the caller's context ended) while the attempt
+			// ran. That is the outcome even if the attempt had failed
+			// first: the strategy would have restarted it. The failure is
+			// kept beside the cause.
+			if cause := context.Cause(ctx); !errors.Is(err, cause) {
+				return errors.Join(cause, err)
+			}
 			return err
 		}
 		delay, ok := s.strategy.OnFailure(s.opts.Clock.Now())

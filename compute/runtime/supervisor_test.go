@@ -276,3 +276,83 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
+
+// failingReader fails its third read.
+type failingReader struct {
+	connectors.SplitReader
+	reads int
+}
+
+var errReadFailed = errors.New("read failed")
+
+func (r *failingReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if r.reads++; r.reads == 3 {
+		return nil, errReadFailed
+	}
+	return r.SplitReader.Next(ctx)
+}
+
+// heldSink is a sink whose writers' Close (in the attempt's teardown) waits
+// until released.
+type heldSink struct {
+	connectors.Sink
+	closing, release chan struct{}
+}
+
+func (s heldSink) Open(ctx context.Context, sc connectors.SinkContext) (connectors.SinkWriter, error) {
+	w, err := s.Sink.Open(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	return heldWriter{w, s}, nil
+}
+
+type heldWriter struct {
+	connectors.SinkWriter
+	s heldSink
+}
+
+func (w heldWriter) Close() error {
+	close(w.s.closing)
+	<-w.s.release
+	return w.SinkWriter.Close()
+}
+
+// TestCancelWhileFailing cancels a job while an attempt that failed is
+// being torn down (its restart strategy would restart it): Wait returns
+// context.Canceled, with the failure beside it, as Cancel promises, and not
+// the failure alone as if the job had failed for good.
+func TestCancelWhileFailing(t *testing.T) {
+	spec, err := plan.ParseJobFile([]byte(`
+name: cancel-while-failing
+state: {memory: {}}
+runtime: {batch_size: 10}
+restart: {fixed_delay: {attempts: 100, delay: 0.01s}}
+nodes:
+  - {id: src, source: {connector: test-sequence, options: {rows: 1000000, splits: 1}}}
+  - {id: out, inputs: [src], sink: {connector: blackhole}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Nodes[0].Source = wrapSource(p.Nodes[0].Source, func(_ connectors.Split, r connectors.SplitReader) connectors.SplitReader {
+		return &failingReader{SplitReader: r}
+	})
+	closing, release := make(chan struct{}), make(chan struct{})
+	p.Nodes[1].Sink = heldSink{p.Nodes[1].Sink, closing, release}
+	sv, err := runtime.Run(context.Background(), p, runtime.Options{}, runtime.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-closing // the first attempt failed and is being torn down
+	sv.Cancel()
+	close(release)
+	err = sv.Wait()
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, errReadFailed) {
+		t.Fatalf("Wait() = %v, want context.Canceled and the read failure", err)
+	}
+}
