@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -873,6 +874,29 @@ func (d *DB) Apply(ctx context.Context, b *statestore.WriteBatch) error {
 	return nil
 }
 
+// entriesCap is the largest arena worth giving a memtable like m: room for
+// MemtableEntries entries of m's average size (the arena bytes it used per
+// entry) and a quarter more, rounded up to a power of two, so that arenas
+// of one shard keep one size and are reused. Stream state of small
+// entries (~80 bytes) thus gets 64 MiB arenas, never MemtableSize ones it
+// would fill only to MemtableEntries: every new arena costs page faults.
+// With too few entries to tell, MemtableSize.
+func (d *DB) entriesCap(m *memtable.Memtable) int64 {
+	n := m.Len()
+	if n < 4096 {
+		return d.opts.MemtableSize
+	}
+	per := m.Size() / n
+	if d.opts.MemtableEntries > d.opts.MemtableSize/per {
+		return d.opts.MemtableSize // (and no overflow below)
+	}
+	want := per * d.opts.MemtableEntries / 4 * 5
+	if want >= d.opts.MemtableSize {
+		return d.opts.MemtableSize
+	}
+	return max(int64(1)<<bits.Len64(uint64(want-1)), minMemtable)
+}
+
 // rotateLocked freezes the memtable and starts one with room for need.
 // full says whether the arena filled up; it is false when the memtable
 // reached MemtableEntries (the next arena then does not grow).
@@ -895,7 +919,7 @@ func (d *DB) rotateLocked(need int64, full bool) error {
 	if full {
 		size *= memtableGrowth
 	}
-	size = max(min(size, d.opts.MemtableSize), need+4<<10)
+	size = max(min(size, d.opts.MemtableSize, d.entriesCap(old)), need+4<<10)
 	for {
 		m, err := d.newMemtableLocked(size)
 		if err != nil {
@@ -984,7 +1008,7 @@ func (d *DB) Checkpoint(ctx context.Context, id uint64) (statestore.Pending, err
 		if used := d.mu.mem.Size(); used < size/4 {
 			size = max(size/2, min(d.opts.MemtableSize, minMemtable))
 		} else if used > size/2 {
-			size = min(2*size, d.opts.MemtableSize)
+			size = min(2*size, d.opts.MemtableSize, max(d.entriesCap(d.mu.mem), size))
 		}
 		m, err := d.newMemtableLocked(size)
 		if err != nil {

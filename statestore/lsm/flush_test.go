@@ -247,3 +247,40 @@ func TestMemtableEntriesLimit(t *testing.T) {
 		}
 	}
 }
+
+// Arenas of a shard whose memtables reach MemtableEntries stop growing at
+// the size those entries need (rounded up to a power of two), through
+// fills and checkpoints alike, well below MemtableSize.
+func TestArenaCappedByEntries(t *testing.T) {
+	ctx := context.Background()
+	opts := smallOpts(newMemStorage(t), clock.Real())
+	opts.DisableCompaction = true
+	opts.MemtableSize = 64 << 20
+	opts.MemtableEntries = 6000
+	db := mustOpen(t, opts, "op/0", nil, statestore.FullKeyGroupRange(8))
+	var maxCap int64
+	var b statestore.WriteBatch
+	for i := range 128 << 10 {
+		b.Put(key(i%8, fmt.Sprintf("k%07d", i)), []byte("a value of about forty bytes, like a sum"))
+		if b.Len() < 64 {
+			continue
+		}
+		if err := db.Apply(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		b.Reset()
+		if (i+1)%(16<<10) == 0 {
+			mustCheckpoint(t, db, uint64(i+1))
+		}
+		db.mu.Lock()
+		maxCap = max(maxCap, db.mu.mem.Capacity())
+		db.mu.Unlock()
+	}
+	// About 100 arena bytes per entry: 6000 of them and a quarter more
+	// need 1 MiB. (Checkpoints that find an arena more than half full
+	// would double it otherwise.)
+	if maxCap > 1<<20 {
+		t.Fatalf("largest arena %d bytes for memtables of %d entries, want at most 1 MiB", maxCap, opts.MemtableEntries)
+	}
+	t.Logf("largest arena %d bytes", maxCap)
+}
