@@ -142,15 +142,23 @@ func TestFlushDropsUnseenTombstones(t *testing.T) {
 	if _, ok, err := db.Get(ctx, key(1, "z-old")); err != nil || !ok {
 		t.Fatalf("get z-old: %t, %v", ok, err)
 	}
-	apply(func(b *statestore.WriteBatch) {
-		for i := range 100 {
-			b.Put(key(1, fmt.Sprintf("m-new%03d", i)), []byte("v"))
-		}
-	})
-	apply(func(b *statestore.WriteBatch) {
-		for i := range 100 {
-			b.Delete(key(1, fmt.Sprintf("m-new%03d", i)))
-		}
+	// brief puts n keys prefix000.., then deletes them in a later batch
+	// that more adds to.
+	brief := func(prefix string, n int, more func(b *statestore.WriteBatch)) {
+		t.Helper()
+		apply(func(b *statestore.WriteBatch) {
+			for i := range n {
+				b.Put(key(1, fmt.Sprintf("%s%03d", prefix, i)), []byte("v"))
+			}
+		})
+		apply(func(b *statestore.WriteBatch) {
+			for i := range n {
+				b.Delete(key(1, fmt.Sprintf("%s%03d", prefix, i)))
+			}
+			more(b)
+		})
+	}
+	brief("m-new", 100, func(b *statestore.WriteBatch) {
 		b.Delete(key(1, "a-old"))
 		b.Delete(key(1, "m-never"))
 		b.Put(key(1, "m-live"), []byte("w"))
@@ -166,16 +174,7 @@ func TestFlushDropsUnseenTombstones(t *testing.T) {
 	}
 	// Checkpoint 3: nothing but keys written and deleted in one memtable.
 	before := dropped()
-	apply(func(b *statestore.WriteBatch) {
-		for i := range 50 {
-			b.Put(key(1, fmt.Sprintf("m-brief%03d", i)), []byte("v"))
-		}
-	})
-	apply(func(b *statestore.WriteBatch) {
-		for i := range 50 {
-			b.Delete(key(1, fmt.Sprintf("m-brief%03d", i)))
-		}
-	})
+	brief("m-brief", 50, func(*statestore.WriteBatch) {})
 	h := mustCheckpoint(t, db, 3)
 	if d := dropped() - before; d < 48 {
 		t.Fatalf("%d tombstones of short-lived keys dropped, want about 50", d)
