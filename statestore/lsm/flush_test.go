@@ -201,21 +201,28 @@ func TestFlushDropsUnseenTombstones(t *testing.T) {
 	check(db, "restored")
 }
 
+// openEntriesDB opens a shard without compaction whose memtables hold at
+// most size bytes and entries entries, and returns it with a function that
+// reads its memtable's arena size.
+func openEntriesDB(t *testing.T, size, entries int64) (*DB, func() int64) {
+	opts := smallOpts(newMemStorage(t), clock.Real())
+	opts.DisableCompaction = true
+	opts.MemtableSize = size
+	opts.MemtableEntries = entries
+	db := mustOpen(t, opts, "op/0", nil, statestore.FullKeyGroupRange(8))
+	return db, func() int64 {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		return db.mu.mem.Capacity()
+	}
+}
+
 // A memtable that reaches Options.MemtableEntries is flushed like a full
 // one, and the next one has the same arena; arenas that fill up grow. Every
 // key reads back.
 func TestMemtableEntriesLimit(t *testing.T) {
 	ctx := context.Background()
-	opts := smallOpts(newMemStorage(t), clock.Real())
-	opts.DisableCompaction = true
-	opts.MemtableSize = 4 << 20
-	opts.MemtableEntries = 200
-	db := mustOpen(t, opts, "op/0", nil, statestore.FullKeyGroupRange(8))
-	capacity := func() int64 {
-		db.mu.Lock()
-		defer db.mu.Unlock()
-		return db.mu.mem.Capacity()
-	}
+	db, capacity := openEntriesDB(t, 4<<20, 200)
 	start := capacity()
 	m := model{}
 	// 1000 small entries in batches of 64: a memtable takes 4 batches.
@@ -225,7 +232,7 @@ func TestMemtableEntriesLimit(t *testing.T) {
 	}
 	mustCheckpoint(t, db, 1)
 	if n := db.LSMMetrics().Flushes; n < 4 {
-		t.Errorf("%d flushes of 1000 entries at %d entries per memtable, want at least 4", n, opts.MemtableEntries)
+		t.Errorf("%d flushes of 1000 entries at 200 entries per memtable, want at least 4", n)
 	}
 	// Large values fill the arena before the entry limit: it grows.
 	var b statestore.WriteBatch
@@ -252,11 +259,8 @@ func TestMemtableEntriesLimit(t *testing.T) {
 // fills and checkpoints alike, well below MemtableSize.
 func TestArenaCappedByEntries(t *testing.T) {
 	ctx := context.Background()
-	opts := smallOpts(newMemStorage(t), clock.Real())
-	opts.DisableCompaction = true
-	opts.MemtableSize = 64 << 20
-	opts.MemtableEntries = 6000
-	db := mustOpen(t, opts, "op/0", nil, statestore.FullKeyGroupRange(8))
+	const entries = 6000
+	db, capacity := openEntriesDB(t, 64<<20, entries)
 	var maxCap int64
 	var b statestore.WriteBatch
 	for i := range 128 << 10 {
@@ -271,15 +275,13 @@ func TestArenaCappedByEntries(t *testing.T) {
 		if (i+1)%(16<<10) == 0 {
 			mustCheckpoint(t, db, uint64(i+1))
 		}
-		db.mu.Lock()
-		maxCap = max(maxCap, db.mu.mem.Capacity())
-		db.mu.Unlock()
+		maxCap = max(maxCap, capacity())
 	}
 	// About 100 arena bytes per entry: 6000 of them and a quarter more
 	// need 1 MiB. (Checkpoints that find an arena more than half full
 	// would double it otherwise.)
 	if maxCap > 1<<20 {
-		t.Fatalf("largest arena %d bytes for memtables of %d entries, want at most 1 MiB", maxCap, opts.MemtableEntries)
+		t.Fatalf("largest arena %d bytes for memtables of %d entries, want at most 1 MiB", maxCap, entries)
 	}
 	t.Logf("largest arena %d bytes", maxCap)
 }
