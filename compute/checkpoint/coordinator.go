@@ -444,7 +444,11 @@ func (c *Coordinator) run() {
 			c.shutdown()
 			return
 		}
-		c.expire(c.d.Clock.Now())
+		// One reading of the clock per round: a trigger decided at a later
+		// reading than the expiry would start a checkpoint beside one that
+		// is overdue, before its failure starts the minimum pause.
+		now := c.d.Clock.Now()
+		c.expire(now)
 		c.mu.Lock()
 		events := c.mu.inbox
 		c.mu.inbox = nil
@@ -457,7 +461,7 @@ func (c *Coordinator) run() {
 			}
 			c.handle(ev)
 		}
-		c.maybeTrigger(c.d.Clock.Now())
+		c.maybeTrigger(now)
 		for _, s := range syncs {
 			s <- result{}
 		}
