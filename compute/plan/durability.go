@@ -11,6 +11,7 @@ import (
 	"github.com/sluicedata/sluice/compute/checkpoint"
 	"github.com/sluicedata/sluice/compute/restart"
 	sluicev1 "github.com/sluicedata/sluice/gen/sluice/v1"
+	"github.com/sluicedata/sluice/statestore/lsm"
 )
 
 // State backends.
@@ -47,8 +48,8 @@ type StateBackend struct {
 const (
 	DefaultBlockCacheBytes   = 256 << 20
 	DefaultDiskCacheBytes    = 1 << 30
-	DefaultMemtableBytes     = 128 << 20 // lsm.DefaultMemtableSize
-	DefaultMemtableEntries   = 512 << 10 // lsm.DefaultMemtableEntries
+	DefaultMemtableBytes     = lsm.DefaultMemtableSize
+	DefaultMemtableEntries   = lsm.DefaultMemtableEntries
 	DefaultCheckpointTimeout = 10 * time.Minute
 	minCheckpointInterval    = 10 * time.Millisecond
 )
